@@ -39,6 +39,9 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(commands::network::NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCommand),
     /// Internal entry points of berth's helper processes (not for users)
     #[command(hide = true, name = "__internal", subcommand)]
     Internal(commands::internal::InternalCommand),
@@ -63,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Image(cmd) => commands::image::run(g, cmd),
         Command::Container(cmd) => commands::container::run(g, cmd),
         Command::Network(cmd) => commands::network::run(g, cmd),
+        Command::Volume(cmd) => commands::volume::run(g, cmd),
         Command::Internal(cmd) => commands::internal::run(g, cmd),
     }
 }

@@ -1,1 +1,5 @@
-//! (in progress)
+//! berth's networking (in progress). The types in [`attach`] are the contract
+//! with the runtime: the container's supervisor calls [`attach::attach`] after
+//! the container's namespaces exist and before its payload runs.
+
+pub mod attach;

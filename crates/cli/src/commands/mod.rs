@@ -6,3 +6,4 @@ pub mod container;
 pub mod image;
 pub mod internal;
 pub mod network;
+pub mod volume;
