@@ -1,0 +1,464 @@
+//! `up`: from (desired, observed, options) to a plan.
+//!
+//! The rules are Compose's (`docker/compose` `reconcile.go` + `start.go`),
+//! folded into one DAG: networks and volumes first, then each service in
+//! dependency order (scale down, recreate what diverged, create what is
+//! missing), and start nodes that wait for the conditions of `depends_on`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::model::*;
+use super::order::dependency_order;
+use super::{ContainerRef, Op, Plan, PlanError};
+
+struct Planner<'a> {
+    desired: &'a Desired,
+    observed: &'a Observed,
+    options: &'a Options,
+    plan: Plan,
+    network_nodes: HashMap<&'a str, usize>,
+    volume_nodes: HashMap<&'a str, usize>,
+    /// Start nodes per service (what a dependent waits for).
+    start_nodes: HashMap<String, Vec<usize>>,
+    /// Shared `WaitService` gates, by (service, condition).
+    gates: HashMap<(String, Condition), usize>,
+    /// Containers already stopped by an earlier part of the plan.
+    stopped: HashMap<String, usize>,
+    recreated: HashSet<String>,
+}
+
+/// Plans `up`. Services outside the scope (not named and not a dependency of
+/// a named one) are left alone.
+pub fn plan_up(
+    desired: &Desired,
+    observed: &Observed,
+    options: &Options,
+) -> Result<Plan, PlanError> {
+    for s in &options.services {
+        if !desired.services.iter().any(|d| &d.name == s) {
+            return Err(PlanError::UnknownService(s.clone()));
+        }
+    }
+    let order = dependency_order(&desired.services)?;
+    let mut p = Planner {
+        desired,
+        observed,
+        options,
+        plan: Plan::default(),
+        network_nodes: HashMap::new(),
+        volume_nodes: HashMap::new(),
+        start_nodes: HashMap::new(),
+        gates: HashMap::new(),
+        stopped: HashMap::new(),
+        recreated: HashSet::new(),
+    };
+    let scope = p.scope();
+    p.plan_networks(&scope)?;
+    p.plan_volumes(&scope)?;
+    for i in order {
+        let svc = &desired.services[i];
+        if scope.contains(svc.name.as_str()) {
+            p.plan_service(svc);
+        }
+    }
+    p.plan_orphans();
+    Ok(p.plan)
+}
+
+impl<'a> Planner<'a> {
+    /// Targeted services plus, unless `--no-deps`, everything they depend on.
+    fn scope(&self) -> BTreeSet<&'a str> {
+        let all = self.desired.services.iter().map(|s| s.name.as_str());
+        if self.options.services.is_empty() {
+            return all.collect();
+        }
+        let by_name: HashMap<&str, &DesiredService> = self
+            .desired
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), s))
+            .collect();
+        let mut scope = BTreeSet::new();
+        let mut todo: Vec<&str> = self.options.services.iter().map(String::as_str).collect();
+        while let Some(name) = todo.pop() {
+            let Some(svc) = by_name.get(name) else {
+                continue;
+            };
+            if !scope.insert(svc.name.as_str()) || self.options.no_deps {
+                continue;
+            }
+            for d in &svc.depends_on {
+                todo.push(&d.service);
+            }
+            for n in &svc.namespace_parents {
+                todo.push(n);
+            }
+        }
+        scope
+    }
+
+    fn is_targeted(&self, service: &str) -> bool {
+        self.options.services.is_empty() || self.options.services.iter().any(|s| s == service)
+    }
+
+    fn plan_networks(&mut self, scope: &BTreeSet<&str>) -> Result<(), PlanError> {
+        let used: HashSet<&str> = self
+            .desired
+            .services
+            .iter()
+            .filter(|s| scope.contains(s.name.as_str()))
+            .flat_map(|s| s.networks.iter().map(String::as_str))
+            .collect();
+        for net in &self.desired.networks {
+            if !used.contains(net.key.as_str()) {
+                continue;
+            }
+            let exists = self.observed.networks.iter().any(|o| o.name == net.name);
+            if net.external {
+                if !exists {
+                    return Err(PlanError::ExternalNetworkMissing {
+                        name: net.name.clone(),
+                    });
+                }
+                continue;
+            }
+            if !exists {
+                let op = Op::CreateNetwork {
+                    key: net.key.clone(),
+                    name: net.name.clone(),
+                };
+                let id = self.plan.add(op, "not found", &[]);
+                self.network_nodes.insert(&net.key, id);
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_volumes(&mut self, scope: &BTreeSet<&str>) -> Result<(), PlanError> {
+        let used: HashSet<&str> = self
+            .desired
+            .services
+            .iter()
+            .filter(|s| scope.contains(s.name.as_str()))
+            .flat_map(|s| s.volumes.iter().map(String::as_str))
+            .collect();
+        for vol in &self.desired.volumes {
+            let exists = self.observed.volumes.iter().any(|o| o.name == vol.name);
+            if vol.external {
+                if used.contains(vol.key.as_str()) && !exists {
+                    return Err(PlanError::ExternalVolumeMissing {
+                        name: vol.name.clone(),
+                    });
+                }
+                continue;
+            }
+            if !exists {
+                let op = Op::CreateVolume {
+                    key: vol.key.clone(),
+                    name: vol.name.clone(),
+                };
+                let id = self.plan.add(op, "not found", &[]);
+                self.volume_nodes.insert(&vol.key, id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Network and volume creations a container of `svc` must wait for.
+    fn infra_deps(&self, svc: &DesiredService) -> Vec<usize> {
+        let nets = svc
+            .networks
+            .iter()
+            .filter_map(|k| self.network_nodes.get(k.as_str()));
+        let vols = svc
+            .volumes
+            .iter()
+            .filter_map(|k| self.volume_nodes.get(k.as_str()));
+        nets.chain(vols).copied().collect()
+    }
+
+    /// Why `c` must be recreated, if it must.
+    fn recreate_cause(&self, svc: &DesiredService, c: &ObservedContainer) -> Option<&'static str> {
+        let policy = if self.is_targeted(&svc.name) {
+            self.options.recreate
+        } else {
+            self.options.recreate_dependencies
+        };
+        match policy {
+            Recreate::Never => return None,
+            Recreate::Force => return Some("forced"),
+            Recreate::Diverged => {}
+        }
+        if svc
+            .namespace_parents
+            .iter()
+            .any(|p| self.recreated.contains(p))
+        {
+            return Some("namespace parent recreated");
+        }
+        if c.config_hash != svc.config_hash {
+            return Some("config hash diverged");
+        }
+        if svc.image_id.is_some() && c.image_id != svc.image_id {
+            return Some("image changed");
+        }
+        if c.state == ContainerState::Running {
+            let wanted = svc.networks.iter().filter_map(|k| self.network_name(k));
+            if wanted
+                .into_iter()
+                .any(|n| !c.networks.iter().any(|have| have == n))
+            {
+                return Some("network mismatch");
+            }
+        }
+        None
+    }
+
+    fn network_name(&self, key: &str) -> Option<&'a str> {
+        self.desired
+            .networks
+            .iter()
+            .find(|n| n.key == key)
+            .map(|n| n.name.as_str())
+    }
+
+    /// The gate a start of a dependent waits on; created once per
+    /// (service, condition).
+    fn gate(&mut self, dep: &Dependency) -> usize {
+        let key = (dep.service.clone(), dep.condition);
+        if let Some(&id) = self.gates.get(&key) {
+            return id;
+        }
+        let deps = self
+            .start_nodes
+            .get(&dep.service)
+            .cloned()
+            .unwrap_or_default();
+        let op = Op::WaitService {
+            service: dep.service.clone(),
+            condition: dep.condition,
+            required: dep.required,
+        };
+        let id = self.plan.add(op, dep.condition.as_str(), &deps);
+        self.gates.insert(key, id);
+        id
+    }
+
+    fn stop(&mut self, svc: &str, c: &ObservedContainer, cause: &str) -> usize {
+        if let Some(&id) = self.stopped.get(&c.id) {
+            return id;
+        }
+        let op = Op::StopContainer {
+            service: svc.to_owned(),
+            number: c.number,
+            container: existing(c),
+        };
+        let id = self.plan.add(op, cause, &[]);
+        self.stopped.insert(c.id.clone(), id);
+        id
+    }
+
+    /// Dependents that declared `restart: true` on `svc` are stopped before
+    /// it is recreated (and started again after it, by their own planning).
+    fn stop_restart_dependents(&mut self, svc: &DesiredService) -> Vec<usize> {
+        let dependents: Vec<&DesiredService> = self
+            .desired
+            .services
+            .iter()
+            .filter(|d| {
+                d.depends_on
+                    .iter()
+                    .any(|dep| dep.service == svc.name && dep.restart)
+            })
+            .collect();
+        let mut stops = Vec::new();
+        for d in dependents {
+            for c in self
+                .observed
+                .containers
+                .iter()
+                .filter(|c| c.service == d.name)
+            {
+                if c.state == ContainerState::Running {
+                    let cause = format!("dependency {} recreated", svc.name);
+                    stops.push(self.stop(&d.name, c, &cause));
+                }
+            }
+        }
+        stops
+    }
+
+    fn plan_service(&mut self, svc: &'a DesiredService) {
+        let mut containers: Vec<&ObservedContainer> = self
+            .observed
+            .containers
+            .iter()
+            .filter(|c| c.service == svc.name)
+            .collect();
+        let causes: HashMap<&str, Option<&'static str>> = containers
+            .iter()
+            .map(|c| (c.id.as_str(), self.recreate_cause(svc, c)))
+            .collect();
+        // Keep up-to-date containers with low numbers; scaling down removes the
+        // rest (obsolete ones first, then the highest numbers).
+        containers.sort_by_key(|c| (causes[c.id.as_str()].is_some(), c.number));
+        let wanted = svc.replicas as usize;
+        let infra = self.infra_deps(svc);
+        let mut to_start: Vec<(u32, ContainerRef, Vec<usize>)> = Vec::new();
+
+        for (i, c) in containers.iter().enumerate() {
+            if i >= wanted {
+                let stop = self.stop(&svc.name, c, "scale down");
+                let op = Op::RemoveContainer {
+                    service: svc.name.clone(),
+                    number: c.number,
+                    container: existing(c),
+                    volumes: false,
+                };
+                self.plan.add(op, "scale down", &[stop]);
+                continue;
+            }
+            if let Some(cause) = causes[c.id.as_str()] {
+                let renamed = self.plan_recreate(svc, c, cause, &infra);
+                to_start.push((c.number, ContainerRef::Created(renamed.0), vec![renamed.1]));
+                continue;
+            }
+            if let Some(&stop) = self.stopped.get(&c.id) {
+                to_start.push((c.number, existing(c), vec![stop]));
+            } else if c.state != ContainerState::Running && c.state != ContainerState::Paused {
+                to_start.push((c.number, existing(c), infra.clone()));
+            }
+        }
+        let first = containers.iter().map(|c| c.number).max().unwrap_or(0) + 1;
+        let missing = wanted.saturating_sub(containers.len()) as u32;
+        for number in first..first + missing {
+            let name = container_name(&self.desired.project, svc, number);
+            let op = Op::CreateContainer {
+                service: svc.name.clone(),
+                number,
+                name,
+                inherit_from: None,
+            };
+            let id = self.plan.add(op, "no existing container", &infra);
+            to_start.push((number, ContainerRef::Created(id), vec![id]));
+        }
+        if self.options.no_start {
+            return;
+        }
+        let gates: Vec<usize> = if to_start.is_empty() {
+            Vec::new()
+        } else {
+            let deps: Vec<&Dependency> = svc
+                .depends_on
+                .iter()
+                .filter(|d| self.in_desired(&d.service))
+                .collect();
+            deps.into_iter().map(|d| self.gate(d)).collect()
+        };
+        for (number, container, mut deps) in to_start {
+            deps.extend(&gates);
+            let op = Op::StartContainer {
+                service: svc.name.clone(),
+                number,
+                container,
+            };
+            let id = self.plan.add(op, "not running", &deps);
+            self.start_nodes
+                .entry(svc.name.clone())
+                .or_default()
+                .push(id);
+        }
+    }
+
+    fn in_desired(&self, service: &str) -> bool {
+        self.desired.services.iter().any(|s| s.name == service)
+    }
+
+    /// Compose's recreate: create the replacement under a temporary name
+    /// (inheriting anonymous volumes), stop and remove the old container,
+    /// then give the new one its name. Returns (create node, rename node).
+    fn plan_recreate(
+        &mut self,
+        svc: &DesiredService,
+        c: &ObservedContainer,
+        cause: &str,
+        infra: &[usize],
+    ) -> (usize, usize) {
+        let restart_stops = self.stop_restart_dependents(svc);
+        let final_name = c.name.clone();
+        let tmp_name = format!("{}_{}", &c.id[..c.id.len().min(12)], final_name);
+        let create = Op::CreateContainer {
+            service: svc.name.clone(),
+            number: c.number,
+            name: tmp_name,
+            inherit_from: Some(c.id.clone()),
+        };
+        let create_id = self.plan.add(create, cause, infra);
+        let stop = self.stop(&svc.name, c, cause);
+        self.plan.add_dep(stop, create_id);
+        for s in restart_stops {
+            self.plan.add_dep(stop, s);
+        }
+        let remove = Op::RemoveContainer {
+            service: svc.name.clone(),
+            number: c.number,
+            container: existing(c),
+            volumes: false,
+        };
+        let remove_id = self.plan.add(remove, cause, &[stop]);
+        let rename = Op::RenameContainer {
+            service: svc.name.clone(),
+            number: c.number,
+            container: ContainerRef::Created(create_id),
+            name: final_name,
+        };
+        let rename_id = self.plan.add(rename, cause, &[remove_id]);
+        self.recreated.insert(svc.name.clone());
+        (create_id, rename_id)
+    }
+
+    fn plan_orphans(&mut self) {
+        let orphans: Vec<&ObservedContainer> = self
+            .observed
+            .containers
+            .iter()
+            .filter(|c| !self.in_desired(&c.service))
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        if !self.options.remove_orphans {
+            let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
+            self.plan.warnings.push(format!(
+                "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+                names.join(" ")
+            ));
+            return;
+        }
+        for c in orphans {
+            let stop = self.stop(&c.service, c, "orphan");
+            let op = Op::RemoveContainer {
+                service: c.service.clone(),
+                number: c.number,
+                container: existing(c),
+                volumes: false,
+            };
+            self.plan.add(op, "orphan", &[stop]);
+        }
+    }
+}
+
+fn existing(c: &ObservedContainer) -> ContainerRef {
+    ContainerRef::Existing {
+        id: c.id.clone(),
+        name: c.name.clone(),
+    }
+}
+
+/// `container_name`, else `<project>-<service>-<n>`.
+pub(crate) fn container_name(project: &str, svc: &DesiredService, number: u32) -> String {
+    match &svc.container_name {
+        Some(n) => n.clone(),
+        None => format!("{project}-{}-{number}", svc.name),
+    }
+}
