@@ -78,15 +78,41 @@ impl crate::convert::StringList {
     }
 }
 
+/// Doubles every `$` in string values, as `docker compose config` does so
+/// that its output can be loaded again with the same values.
+fn escape_dollars(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        Value::Object(o) => o.values_mut().for_each(escape_dollars),
+        _ => {}
+    }
+}
+
 /// The project as `docker compose config --format json` prints it.
 pub fn to_json(p: &Project) -> String {
+    to_json_with(p, true)
+}
+
+/// [`to_json`], with `$` escaped as `$$` or left as is (for a project
+/// loaded without interpolation).
+pub fn to_json_with(p: &Project, escape: bool) -> String {
     let mut top = serde_json::Map::new();
-    let v = to_json_value(p);
+    let mut v = to_json_value(p);
+    if escape {
+        escape_dollars(&mut v);
+    }
     let mut pairs: Vec<(String, Value)> = match v {
         Value::Object(o) => o.into_iter().collect(),
         _ => Vec::new(),
     };
-    pairs.extend(p.extensions.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+    pairs.extend(p.extensions.0.iter().map(|(k, v)| {
+        let mut v = v.clone();
+        if escape {
+            escape_dollars(&mut v);
+        }
+        (k.clone(), v)
+    }));
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     for (k, v) in pairs {
         top.insert(k, v);
@@ -98,8 +124,22 @@ pub fn to_json(p: &Project) -> String {
 
 /// The project as `docker compose config` prints it (YAML).
 pub fn to_yaml(p: &Project) -> String {
-    let v = serde_json::to_value(p).unwrap_or(Value::Null);
+    to_yaml_with(p, true)
+}
+
+/// [`to_yaml`], with `$` escaped as `$$` or left as is.
+pub fn to_yaml_with(p: &Project, escape: bool) -> String {
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    if escape {
+        escape_dollars(&mut v);
+    }
     yaml_string(&v)
+}
+
+/// Skips a struct that Go's YAML encoder would omit as empty but its JSON
+/// encoder always prints (`ipam`, `deploy.placement`, …).
+pub(crate) fn skip_empty_struct<T: Default + PartialEq>(v: &T) -> bool {
+    !json_mode() && *v == T::default()
 }
 
 /// Any JSON tree as YAML text.

@@ -21,9 +21,11 @@ pub struct Deploy {
     pub update_config: Option<UpdateConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_config: Option<UpdateConfig>,
+    #[serde(skip_serializing_if = "crate::serialize::skip_empty_struct")]
     pub resources: Resources,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<RestartPolicy>,
+    #[serde(skip_serializing_if = "crate::serialize::skip_empty_struct")]
     pub placement: Placement,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_mode: Option<String>,

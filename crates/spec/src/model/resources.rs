@@ -22,7 +22,7 @@ pub struct Network {
     pub driver: Option<String>,
     #[serde(skip_serializing_if = "Mapping::is_empty")]
     pub driver_opts: Mapping,
-    #[serde(skip_serializing_if = "Ipam::is_empty")]
+    #[serde(skip_serializing_if = "crate::serialize::skip_empty_struct")]
     pub ipam: Ipam,
     #[serde(skip_serializing_if = "is_false")]
     pub external: bool,

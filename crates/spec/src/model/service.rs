@@ -340,3 +340,10 @@ pub const SERVICE_KEYS: &[&str] = &[
     "post_start",
     "pre_stop",
 ];
+
+/// Service names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (Compose's schema).
+pub fn valid_name(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && c.all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'))
+}
