@@ -1,0 +1,161 @@
+//! Normalisation of the typed project, as compose-go does it: the default
+//! network, resource names, build defaults, environment resolution (with
+//! `env_file` contents merged in), implicit dependencies, secret targets.
+
+use std::collections::BTreeMap;
+
+use crate::error::SpecError;
+use crate::loader::Ctx;
+use crate::model::{Dependency, Project, Service};
+
+pub fn normalize(ctx: &mut Ctx, p: &mut Project) -> Result<(), SpecError> {
+    let mut uses_default = false;
+    for s in p.services.values_mut() {
+        if s.provider.is_some() || s.network_mode.is_some() {
+            continue;
+        }
+        if s.networks.is_empty() {
+            s.networks.insert("default".into(), None);
+        }
+        uses_default |= s.networks.contains_key("default");
+    }
+    if uses_default && !p.networks.contains_key("default") {
+        p.networks.insert("default".into(), Default::default());
+    }
+    let name = p.name.clone();
+    for (k, n) in p.networks.iter_mut() {
+        n.name.get_or_insert_with(|| {
+            if n.external {
+                k.clone()
+            } else {
+                format!("{name}_{k}")
+            }
+        });
+    }
+    for (k, v) in p.volumes.iter_mut() {
+        v.name.get_or_insert_with(|| {
+            if v.external {
+                k.clone()
+            } else {
+                format!("{name}_{k}")
+            }
+        });
+    }
+    for sec in [&mut p.secrets, &mut p.configs] {
+        for (k, o) in sec.iter_mut() {
+            o.name.get_or_insert_with(|| {
+                if o.external {
+                    k.clone()
+                } else {
+                    format!("{name}_{k}")
+                }
+            });
+        }
+    }
+    let dir = p.working_dir.clone();
+    for s in p.services.values_mut() {
+        normalize_service(ctx, s, &p.environment, &dir)?;
+    }
+    Ok(())
+}
+
+fn implicit(dep: &mut BTreeMap<String, Dependency>, name: &str, restart: bool) {
+    dep.entry(name.to_owned()).or_insert_with(|| Dependency {
+        restart,
+        ..Default::default()
+    });
+}
+
+fn normalize_service(
+    ctx: &mut Ctx,
+    s: &mut Service,
+    env: &crate::loader::Env,
+    dir: &std::path::Path,
+) -> Result<(), SpecError> {
+    if s.pull_policy.as_deref() == Some("if_not_present") {
+        s.pull_policy = Some("missing".into());
+    }
+    if let Some(b) = &mut s.build {
+        if b.context.is_none() {
+            b.context = Some(dir.to_string_lossy().into_owned());
+        }
+        if b.dockerfile.is_none() && b.dockerfile_inline.is_none() {
+            b.dockerfile = Some("Dockerfile".into());
+        }
+        b.args.0 = std::mem::take(&mut b.args.0)
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Some(v) => Some((k, Some(v))),
+                None => env.get(&k).map(|e| (k, Some(e.clone()))),
+            })
+            .collect();
+    }
+    // env_file contents first, then `environment` on top; a bare KEY takes
+    // its value from the project environment.
+    if !ctx.opts.no_env_resolution && !s.env_file.is_empty() {
+        let mut merged: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for f in std::mem::take(&mut s.env_file) {
+            let path = std::path::Path::new(&f.path);
+            if !path.is_file() {
+                if f.required {
+                    return Err(SpecError::msg(format!(
+                        "service {:?}: env file {} not found",
+                        s.name,
+                        path.display()
+                    )));
+                }
+                continue;
+            }
+            let text = ctx.read(path)?;
+            let lookup = |k: &str| {
+                env.get(k)
+                    .cloned()
+                    .or_else(|| merged.get(k).cloned().flatten())
+            };
+            let vars = crate::dotenv::parse(&text, &lookup).map_err(|e| {
+                SpecError::msg(format!(
+                    "service {:?}: failed to read {}: {e}",
+                    s.name,
+                    path.display()
+                ))
+            })?;
+            merged.extend(vars.into_iter().map(|(k, v)| (k, Some(v))));
+        }
+        for (k, v) in std::mem::take(&mut s.environment.0) {
+            merged.insert(k, v);
+        }
+        s.environment.0 = merged;
+    }
+    for (k, v) in s.environment.0.iter_mut() {
+        if v.is_none() {
+            *v = env.get(k).cloned();
+        }
+    }
+    let mut dep = std::mem::take(&mut s.depends_on);
+    for l in &s.links {
+        implicit(&mut dep, l.split(':').next().unwrap_or(l), true);
+    }
+    for ns in [&s.network_mode, &s.ipc, &s.pid, &s.uts, &s.cgroup]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(svc) = ns.strip_prefix("service:") {
+            implicit(&mut dep, svc, true);
+        }
+    }
+    for v in &s.volumes_from {
+        if !v.starts_with("container:") {
+            implicit(&mut dep, v.split(':').next().unwrap_or(v), false);
+        }
+    }
+    s.depends_on = dep;
+    for sec in &mut s.secrets {
+        let t = sec.target.take().unwrap_or_else(|| sec.source.clone());
+        sec.target = Some(if t.starts_with('/') {
+            t
+        } else {
+            format!("/run/secrets/{t}")
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! Printing a [`Project`] the way `docker compose config` does: YAML (go-yaml
+//! v3 style, two-space indent) or JSON (Go's `encoding/json`: struct fields in
+//! declaration order, map keys sorted, `x-*` only at the top level).
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+
+use indexmap::IndexMap;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::model::Project;
+
+thread_local! {
+    /// Set while serialising for JSON output or hashing: Go's JSON tags
+    /// differ from its YAML tags (extensions are `json:"-"`, `command` and
+    /// `entrypoint` are not `omitempty`).
+    static JSON_MODE: Cell<bool> = const { Cell::new(false) };
+}
+
+fn json_mode() -> bool {
+    JSON_MODE.with(Cell::get)
+}
+
+/// Serialises `v` to a JSON tree with Go's JSON field rules.
+pub(crate) fn to_json_value<T: Serialize>(v: &T) -> Value {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            JSON_MODE.with(|m| m.set(self.0));
+        }
+    }
+    let _reset = Reset(JSON_MODE.with(|m| m.replace(true)));
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// `x-*` fields, kept verbatim.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extensions(pub IndexMap<String, Value>);
+
+impl Serialize for Extensions {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if json_mode() {
+            s.collect_map(std::iter::empty::<(&str, &Value)>())
+        } else {
+            s.collect_map(self.0.iter())
+        }
+    }
+}
+
+pub(crate) fn skip_null_cmd(v: &Option<Vec<String>>) -> bool {
+    v.is_none() && !json_mode()
+}
+
+/// Serialises a map with its keys sorted (Go prints maps sorted).
+pub(crate) fn sorted<V: Serialize, S: Serializer>(
+    m: &IndexMap<String, V>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort();
+    s.collect_map(keys.into_iter().map(|k| (k, &m[k])))
+}
+
+impl crate::convert::Mapping {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+impl crate::convert::MappingWithEquals {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+impl crate::convert::StringList {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Doubles every `$` in string values, as `docker compose config` does so
+/// that its output can be loaded again with the same values.
+fn escape_dollars(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        Value::Object(o) => o.values_mut().for_each(escape_dollars),
+        _ => {}
+    }
+}
+
+/// The project as `docker compose config --format json` prints it.
+pub fn to_json(p: &Project) -> String {
+    to_json_with(p, true)
+}
+
+/// [`to_json`], with `$` escaped as `$$` or left as is (for a project
+/// loaded without interpolation).
+pub fn to_json_with(p: &Project, escape: bool) -> String {
+    let mut top = serde_json::Map::new();
+    let mut v = to_json_value(p);
+    if escape {
+        escape_dollars(&mut v);
+    }
+    let mut pairs: Vec<(String, Value)> = match v {
+        Value::Object(o) => o.into_iter().collect(),
+        _ => Vec::new(),
+    };
+    pairs.extend(p.extensions.0.iter().map(|(k, v)| {
+        let mut v = v.clone();
+        if escape {
+            escape_dollars(&mut v);
+        }
+        (k.clone(), v)
+    }));
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    for (k, v) in pairs {
+        top.insert(k, v);
+    }
+    let mut out = serde_json::to_string_pretty(&Value::Object(top)).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// The project as `docker compose config` prints it (YAML).
+pub fn to_yaml(p: &Project) -> String {
+    to_yaml_with(p, true)
+}
+
+/// [`to_yaml`], with `$` escaped as `$$` or left as is.
+pub fn to_yaml_with(p: &Project, escape: bool) -> String {
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    if escape {
+        escape_dollars(&mut v);
+    }
+    yaml_string(&v)
+}
+
+/// Skips a struct that Go's YAML encoder would omit as empty but its JSON
+/// encoder always prints (`ipam`, `deploy.placement`, …).
+pub(crate) fn skip_empty_struct<T: Default + PartialEq>(v: &T) -> bool {
+    !json_mode() && *v == T::default()
+}
+
+/// Any JSON tree as YAML text.
+pub fn yaml_string(v: &Value) -> String {
+    let mut out = String::new();
+    emit(&mut out, v, 0, Ctx::Top);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Ctx {
+    Top,
+    MapValue,
+    SeqItem,
+}
+
+fn emit(out: &mut String, v: &Value, indent: usize, ctx: Ctx) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            let mut first = true;
+            for (k, val) in m {
+                // The first key of a sequence item goes on the "- " line.
+                if !(first && ctx == Ctx::SeqItem) {
+                    if ctx != Ctx::Top || !first {
+                        out.push('\n');
+                    }
+                    pad(out, indent);
+                }
+                first = false;
+                out.push_str(&scalar_str(k));
+                out.push(':');
+                emit_child(out, val, indent);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, item) in a.iter().enumerate() {
+                if ctx != Ctx::Top || i > 0 {
+                    if !(i == 0 && ctx == Ctx::SeqItem) {
+                        out.push('\n');
+                        pad(out, indent);
+                    }
+                } else {
+                    pad(out, indent);
+                }
+                out.push_str("- ");
+                emit(out, item, indent + 2, Ctx::SeqItem);
+            }
+        }
+        _ => {
+            if ctx == Ctx::Top {
+                pad(out, indent);
+            }
+            scalar(out, v, indent);
+        }
+    }
+}
+
+fn emit_child(out: &mut String, v: &Value, indent: usize) {
+    match v {
+        Value::Object(m) if !m.is_empty() => emit(out, v, indent + 2, Ctx::MapValue),
+        Value::Array(a) if !a.is_empty() => emit(out, v, indent + 2, Ctx::MapValue),
+        _ => {
+            out.push(' ');
+            scalar(out, v, indent + 2);
+        }
+    }
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn scalar(out: &mut String, v: &Value, indent: usize) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                out.push_str(&crate::yaml::format_float(f));
+            } else {
+                let _ = write!(out, "{n}");
+            }
+        }
+        Value::String(s) => {
+            if s.contains('\n')
+                && !s.starts_with(' ')
+                && s.chars().all(|c| c == '\n' || !c.is_control())
+            {
+                literal_block(out, s, indent);
+            } else {
+                out.push_str(&scalar_str(s));
+            }
+        }
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
+    }
+}
+
+fn literal_block(out: &mut String, s: &str, indent: usize) {
+    let trailing = s.len() - s.trim_end_matches('\n').len();
+    out.push_str(match trailing {
+        0 => "|-",
+        1 => "|",
+        _ => "|+",
+    });
+    let body = if trailing == 1 {
+        &s[..s.len() - 1]
+    } else {
+        s.trim_end_matches('\n')
+    };
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            pad(out, indent);
+            out.push_str(line);
+        }
+    }
+    for _ in 1..trailing.max(1) {
+        if trailing > 1 {
+            out.push('\n');
+        }
+    }
+}
+
+/// A plain, single-quoted or double-quoted scalar, chosen like go-yaml v3.
+fn scalar_str(s: &str) -> String {
+    if s.is_empty() {
+        return "\"\"".into();
+    }
+    if s.chars().any(|c| c.is_control() && c != '\t') || s.contains('\t') {
+        return serde_json::to_string(s).unwrap_or_default();
+    }
+    if resolves_to_non_string(s) {
+        return format!("\"{s}\"");
+    }
+    if needs_quotes(s) {
+        return format!("'{}'", s.replace('\'', "''"));
+    }
+    s.to_owned()
+}
+
+fn resolves_to_non_string(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | "null"
+            | "~"
+            | ".inf"
+            | "-.inf"
+            | "+.inf"
+            | ".nan"
+    ) {
+        return true;
+    }
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if t.is_empty() {
+        return false;
+    }
+    let t = t.replace('_', "");
+    t.parse::<f64>().is_ok()
+        && t.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
+        || t.starts_with("0x") && i64::from_str_radix(&t[2..], 16).is_ok()
+        || t.starts_with("0o") && i64::from_str_radix(&t[2..], 8).is_ok()
+        || t.starts_with("0b") && i64::from_str_radix(&t[2..], 2).is_ok()
+}
+
+fn needs_quotes(s: &str) -> bool {
+    let first = s.chars().next().unwrap_or(' ');
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
+        // `-` and `?`, `:` are fine when followed by a non-space.
+        let second = s.chars().nth(1);
+        let ok = matches!(first, '-' | '?' | ':') && second.is_some_and(|c| c != ' ');
+        if !ok {
+            return true;
+        }
+    }
+    s.starts_with(' ')
+        || s.ends_with(' ')
+        || s.ends_with(':')
+        || s.contains(": ")
+        || s.contains(" #")
+        || s == "-"
+        || s == "<<"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_layout_and_quoting() {
+        let v: Value = serde_json::from_str(
+            r#"{"a":{"b":[{"c":1,"d":"x"},"y"],"e":{},"f":"5054","g":"a: b","h":"line1\nline2\n","i":null,"j":0.5}}"#,
+        )
+        .unwrap();
+        let y = yaml_string(&v);
+        assert_eq!(
+            y,
+            "a:\n  b:\n    - c: 1\n      d: x\n    - \"y\"\n  e: {}\n  f: \"5054\"\n  g: 'a: b'\n  h: |\n    line1\n    line2\n  i: null\n  j: 0.5\n"
+        );
+    }
+}

@@ -1,0 +1,52 @@
+use super::*;
+
+fn p(s: &str) -> Node {
+    parse(s, 0).unwrap()
+}
+
+#[test]
+fn keeps_positions_and_go_yaml_scalars() {
+    let n = p("a: yes\nb: 0755\nc:\n  d: 1.5\n  e: true\n");
+    assert_eq!(n.get("a").unwrap().kind, Kind::Str("yes".into()));
+    assert_eq!(n.get("b").unwrap().kind, Kind::Str("0755".into()));
+    let d = n.get("c").unwrap().get("d").unwrap();
+    assert_eq!(d.kind, Kind::Float(1.5));
+    assert_eq!((d.pos.line, d.key.line, d.key.col), (4, 4, 3));
+    assert_eq!(n.get("c").unwrap().get("e").unwrap().kind, Kind::Bool(true));
+}
+
+#[test]
+fn tags_reset_and_override() {
+    let n = p("a: !reset []\nb: !override\n  x: 1\nc: !reset null\n");
+    assert_eq!(n.get("a").unwrap().tag, Some(Tag::Reset));
+    assert_eq!(n.get("b").unwrap().tag, Some(Tag::Override));
+    assert_eq!(n.get("c").unwrap().tag, Some(Tag::Reset));
+}
+
+#[test]
+fn merge_keys_and_anchors() {
+    let n = p("x: &a {p: 1, q: 2}\ny: &b {r: 3}\nz:\n  <<: [*a, *b]\n  q: 9\n");
+    let z = n.get("z").unwrap().as_map().unwrap();
+    assert_eq!(z.get("p").unwrap().kind, Kind::Int(1));
+    assert_eq!(z.get("q").unwrap().kind, Kind::Int(9));
+    assert_eq!(z.get("r").unwrap().kind, Kind::Int(3));
+}
+
+#[test]
+fn duplicate_keys_fail_with_position() {
+    let e = parse("a: 1\na: 2\n", 0).unwrap_err();
+    assert!(e.contains("uplicate"), "{e}");
+    assert!(e.contains('2'), "{e}");
+}
+
+#[test]
+fn unknown_tag_fails() {
+    let e = parse("a: !foo 1\n", 0).unwrap_err();
+    assert!(e.contains("unsupported tag `!foo`"), "{e}");
+}
+
+#[test]
+fn empty_document_is_null() {
+    assert!(p("").is_null());
+    assert!(p("# only a comment\n").is_null());
+}
