@@ -5,5 +5,6 @@
 //! - [`executor`]: runs a plan's operations concurrently along the DAG against
 //!   a [`executor::Backend`], with a parallelism cap.
 
+pub mod desired;
 pub mod executor;
 pub mod plan;
