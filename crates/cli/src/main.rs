@@ -6,6 +6,8 @@
 
 mod commands;
 mod global;
+#[allow(dead_code)] // used by the Compose commands, which are being wired up
+mod output;
 
 use clap::{Parser, Subcommand};
 

@@ -1,0 +1,4 @@
+//! How berth prints: progress views, log prefixes, colours, tables.
+
+pub mod progress;
+pub mod style;
