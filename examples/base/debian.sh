@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Imports a minimal Debian 12 base image with the packages the devstack example
+# runs (Python, PostgreSQL, Redis), made with debootstrap from Debian's own
+# package archive: no registry, no Docker Hub.
+set -euo pipefail
+image=${1:-berth-examples/debian-devstack:bookworm}
+berth=${BERTH:-berth}
+if "$berth" image inspect "$image" >/dev/null 2>&1; then
+  exit 0
+fi
+command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+mirror=${mirror:-http://deb.debian.org/debian}
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+echo "debootstrap: building the Debian base (about a minute)..."
+debootstrap --variant=minbase \
+  --include=python3,python3-psycopg2,python3-redis,postgresql-15,redis-server \
+  bookworm "$root" "$mirror" >/dev/null
+# What a container does not need: package caches, docs, translations.
+rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* \
+  "$root"/usr/share/man/* "$root"/usr/share/locale/*
+# The Debian packages created a default cluster; the example makes its own.
+rm -rf "$root"/var/lib/postgresql/15 "$root"/etc/postgresql/15
+tar -C "$root" -c . | "$berth" image import \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV LANG=C.UTF-8' \
+  --change 'CMD ["bash"]' - "$image" >/dev/null
+echo "imported $image"
