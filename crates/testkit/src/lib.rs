@@ -4,6 +4,7 @@
 //! a test image must not be produced by the code under test.
 
 pub mod busybox;
+pub mod host;
 pub mod oci;
 pub mod registry;
 
