@@ -52,7 +52,9 @@ pub mod digest;
 pub mod error;
 mod parallel;
 pub mod platform;
+pub mod progress;
 pub mod reference;
+pub mod registry;
 pub mod spec;
 pub mod store;
 pub mod unpack;
@@ -61,6 +63,7 @@ pub use archive::{ImportOptions, LoadOptions, LoadedImage};
 pub use error::{ImageError, Result};
 pub use platform::Platform;
 pub use reference::Reference;
+pub use registry::{PullOptions, RegistryClient};
 pub use spec::{HealthConfig, ImageConfig};
 pub use store::{
     Image, ImageLayer, ImageStore, ImageUsers, LayerInfo, NewImage, PruneOptions, PruneReport,
