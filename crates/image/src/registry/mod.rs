@@ -280,7 +280,14 @@ impl RegistryClient {
             &[("Accept", media::ACCEPT_MANIFESTS.into())],
         )?;
         if !resp.status().is_success() {
-            return Err(self.manifest_error(r, object, Failure::read(resp)));
+            let mut f = Failure::read(resp);
+            if f.status == 404
+                && !f.codes.iter().any(|c| c == "NAME_UNKNOWN")
+                && self.repository_unknown(r)
+            {
+                f.codes.push("NAME_UNKNOWN".into());
+            }
+            return Err(self.manifest_error(r, object, f));
         }
         let ctype = resp
             .headers()
@@ -294,6 +301,18 @@ impl RegistryClient {
             .read_to_vec()
             .map_err(|e| Self::unreachable(&r.domain, e))?;
         Ok((data, ctype))
+    }
+
+    /// Some registries answer MANIFEST_UNKNOWN for a repository they do not
+    /// have; its tag list tells the two cases apart.
+    fn repository_unknown(&self, r: &Reference) -> bool {
+        match self.get(r, "tags/list?n=1", &[]) {
+            Ok(resp) if resp.status().as_u16() == 404 => Failure::read(resp)
+                .codes
+                .iter()
+                .any(|c| c == "NAME_UNKNOWN"),
+            _ => false,
+        }
     }
 
     fn manifest_error(&self, r: &Reference, object: &str, f: Failure) -> ImageError {

@@ -129,15 +129,30 @@ impl ImageStore {
             inner: src,
             out: spool_file,
         });
-        let (diff_id, size, compression) = if let Some(rec) = &existing {
-            let (c, mut r) = decompress(&mut hr).at(&spool_path)?;
-            let mut dh = HashReader::new(&mut r);
-            dh.drain().map_err(|e| read_err(label, e))?;
-            (dh.finish().0, rec.size, c)
+        let res = if let Some(rec) = &existing {
+            (|| {
+                let (c, mut r) = decompress(&mut hr).map_err(|e| read_err(label, e))?;
+                let mut dh = HashReader::new(&mut r);
+                dh.drain().map_err(|e| read_err(label, e))?;
+                Ok((dh.finish().0, rec.size, c))
+            })()
         } else {
             fs::create_dir(&root).at(&root)?;
-            let u = unpack_layer(&mut hr, &root, label)?;
-            (u.diff_id, u.size, u.compression)
+            unpack_layer(&mut hr, &root, label).map(|u| (u.diff_id, u.size, u.compression))
+        };
+        let (diff_id, size, compression) = match res {
+            Ok(v) => v,
+            Err(e) => {
+                // A blob that does not even decompress is most likely not the
+                // blob asked for: say so when its digest proves it.
+                if let Some(d) = expect.digest {
+                    if hr.drain().is_ok() {
+                        let (actual, n) = hr.finish();
+                        verify(label, d, expect.size, &actual, n)?;
+                    }
+                }
+                return Err(e);
+            }
         };
         hr.drain().map_err(|e| read_err(label, e))?;
         if let Some(f) = &mut hr.inner_mut().out {
