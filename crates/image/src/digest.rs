@@ -128,14 +128,14 @@ pub fn verify(
     actual: &str,
     actual_size: u64,
 ) -> Result<()> {
-    if let Some(size) = expected_size {
-        if size != actual_size {
-            return Err(ImageError::SizeMismatch {
-                what: what.to_owned(),
-                expected: size,
-                actual: actual_size,
-            });
-        }
+    if let Some(size) = expected_size
+        && size != actual_size
+    {
+        return Err(ImageError::SizeMismatch {
+            what: what.to_owned(),
+            expected: size,
+            actual: actual_size,
+        });
     }
     if expected != actual {
         return Err(ImageError::DigestMismatch {

@@ -74,10 +74,10 @@ fn valid_domain(d: &str) -> bool {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
         _ => (d, None),
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return false;
     }
     if host.starts_with('[') && host.ends_with(']') {
         return host[1..host.len() - 1]

@@ -322,42 +322,6 @@ impl ConfigFile {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn docker_config_with_nulls_round_trips() {
-        let raw = r#"{"architecture":"amd64","os":"linux","config":{"Env":null,"Cmd":["sh"],
-            "Entrypoint":null,"Labels":null,"OnBuild":null,"ArgsEscaped":true,
-            "ExposedPorts":{"80/tcp":{}},"Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Retries":3}},
-            "rootfs":{"type":"layers","diff_ids":["sha256:x"]},"docker_version":"24"}"#;
-        let c: ConfigFile = serde_json::from_str(raw).unwrap();
-        assert_eq!(c.config.cmd.as_deref(), Some(&["sh".to_string()][..]));
-        assert!(c.config.env.is_empty());
-        let hc = c.config.healthcheck.as_ref().unwrap();
-        assert_eq!(hc.interval, Some(Duration::from_secs(5)));
-        assert_eq!(hc.retries, Some(3));
-        assert_eq!(c.config.extra["ArgsEscaped"], Value::Bool(true));
-        assert_eq!(c.extra["docker_version"], "24");
-        let again: ConfigFile = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
-        assert_eq!(again, c);
-    }
-
-    #[test]
-    fn kinds() {
-        assert_eq!(
-            document_kind(br#"{"schemaVersion":2,"manifests":[]}"#, None),
-            Some(media::OCI_INDEX)
-        );
-        assert_eq!(
-            document_kind(br#"{"schemaVersion":2,"config":{}}"#, None),
-            Some(media::OCI_MANIFEST)
-        );
-        assert_eq!(document_kind(br#"{"schemaVersion":1}"#, None), None);
-    }
-}
-
 impl Index {
     /// The manifest for `want`: the first entry whose platform matches;
     /// attestation entries (`unknown/unknown`) are never chosen.
@@ -398,5 +362,41 @@ impl Index {
         } else {
             v.join(", ")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_with_nulls_round_trips() {
+        let raw = r#"{"architecture":"amd64","os":"linux","config":{"Env":null,"Cmd":["sh"],
+            "Entrypoint":null,"Labels":null,"OnBuild":null,"ArgsEscaped":true,
+            "ExposedPorts":{"80/tcp":{}},"Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Retries":3}},
+            "rootfs":{"type":"layers","diff_ids":["sha256:x"]},"docker_version":"24"}"#;
+        let c: ConfigFile = serde_json::from_str(raw).unwrap();
+        assert_eq!(c.config.cmd.as_deref(), Some(&["sh".to_string()][..]));
+        assert!(c.config.env.is_empty());
+        let hc = c.config.healthcheck.as_ref().unwrap();
+        assert_eq!(hc.interval, Some(Duration::from_secs(5)));
+        assert_eq!(hc.retries, Some(3));
+        assert_eq!(c.config.extra["ArgsEscaped"], Value::Bool(true));
+        assert_eq!(c.extra["docker_version"], "24");
+        let again: ConfigFile = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(
+            document_kind(br#"{"schemaVersion":2,"manifests":[]}"#, None),
+            Some(media::OCI_INDEX)
+        );
+        assert_eq!(
+            document_kind(br#"{"schemaVersion":2,"config":{}}"#, None),
+            Some(media::OCI_MANIFEST)
+        );
+        assert_eq!(document_kind(br#"{"schemaVersion":1}"#, None), None);
     }
 }

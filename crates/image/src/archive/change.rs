@@ -54,10 +54,10 @@ fn words(s: &str, change: &str) -> Result<Vec<String>> {
 
 /// `["a","b"]` (exec form) or a shell command line (shell form).
 fn command(rest: &str, shell: &Option<Vec<String>>) -> Vec<String> {
-    if rest.trim_start().starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Vec<String>>(rest) {
-            return v;
-        }
+    if rest.trim_start().starts_with('[')
+        && let Ok(v) = serde_json::from_str::<Vec<String>>(rest)
+    {
+        return v;
     }
     let mut v = shell
         .clone()

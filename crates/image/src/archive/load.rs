@@ -283,10 +283,10 @@ fn check_layer_count(label: &str, config: &ConfigFile, layers: usize) -> Result<
 /// The image name of an index entry: containerd's annotation, else the OCI
 /// ref name when it is a full reference (a bare tag like `latest` names nothing).
 fn names_of(d: &Descriptor) -> Vec<Reference> {
-    if let Some(n) = d.annotations.get(CONTAINERD_NAME) {
-        if let Ok(r) = Reference::parse(n) {
-            return vec![r];
-        }
+    if let Some(n) = d.annotations.get(CONTAINERD_NAME)
+        && let Ok(r) = Reference::parse(n)
+    {
+        return vec![r];
     }
     match d.annotations.get(OCI_REF_NAME) {
         Some(n) if n.contains(':') || n.contains('/') => Reference::parse(n).into_iter().collect(),

@@ -64,10 +64,10 @@ impl ImageStore {
             for n in &names {
                 let mut d = desc.clone();
                 d.annotations.insert(CONTAINERD_NAME.into(), n.clone());
-                if let Ok(parsed) = Reference::parse(n) {
-                    if let Some(t) = parsed.tag {
-                        d.annotations.insert(OCI_REF_NAME.into(), t);
-                    }
+                if let Ok(parsed) = Reference::parse(n)
+                    && let Some(t) = parsed.tag
+                {
+                    d.annotations.insert(OCI_REF_NAME.into(), t);
                 }
                 index_entries.push(serde_json::to_value(&d).unwrap_or_default());
             }

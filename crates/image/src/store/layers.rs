@@ -145,11 +145,11 @@ impl ImageStore {
             Err(e) => {
                 // A blob that does not even decompress is most likely not the
                 // blob asked for: say so when its digest proves it.
-                if let Some(d) = expect.digest {
-                    if hr.drain().is_ok() {
-                        let (actual, n) = hr.finish();
-                        verify(label, d, expect.size, &actual, n)?;
-                    }
+                if let Some(d) = expect.digest
+                    && hr.drain().is_ok()
+                {
+                    let (actual, n) = hr.finish();
+                    verify(label, d, expect.size, &actual, n)?;
                 }
                 return Err(e);
             }
@@ -181,10 +181,10 @@ impl ImageStore {
             berth_store::write_json(&tmp.path().join("layer.json"), &rec)?;
             // Another process may have finished the same layer first: then
             // the rename fails and ours is dropped with `tmp`.
-            if let Err(e) = fs::rename(tmp.path(), &dir) {
-                if !dir.join("layer.json").exists() {
-                    return Err(ImageError::io(&dir, e));
-                }
+            if let Err(e) = fs::rename(tmp.path(), &dir)
+                && !dir.join("layer.json").exists()
+            {
+                return Err(ImageError::io(&dir, e));
             }
         }
         Ok(LayerInfo {

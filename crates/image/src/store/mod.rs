@@ -200,15 +200,15 @@ impl ImageStore {
             let id = format!("sha256:{}", hexpart.to_ascii_lowercase());
             return Ok(self.read_record(&id)?.map(|r| (r, Named::Id)));
         }
-        if !s.starts_with("sha256:") {
-            if let Ok(r) = Reference::parse(s) {
-                let refs = self.refs()?;
-                let key = r.digested().or_else(|| r.tagged()).unwrap_or_default();
-                if let Some(id) = refs.get(&key) {
-                    if let Some(rec) = self.read_record(id)? {
-                        return Ok(Some((rec, Named::Ref(key))));
-                    }
-                }
+        if !s.starts_with("sha256:")
+            && let Ok(r) = Reference::parse(s)
+        {
+            let refs = self.refs()?;
+            let key = r.digested().or_else(|| r.tagged()).unwrap_or_default();
+            if let Some(id) = refs.get(&key)
+                && let Some(rec) = self.read_record(id)?
+            {
+                return Ok(Some((rec, Named::Ref(key))));
             }
         }
         if !is_hex {

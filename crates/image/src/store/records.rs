@@ -34,10 +34,11 @@ impl ImageStore {
         for e in fs::read_dir(&dir).at(&dir)? {
             let name = e.at(&dir)?.file_name();
             let name = name.to_string_lossy();
-            if let Some(hex) = name.strip_suffix(".json") {
-                if hex.len() == 64 && !hex.starts_with('.') {
-                    ids.push(format!("sha256:{hex}"));
-                }
+            if let Some(hex) = name.strip_suffix(".json")
+                && hex.len() == 64
+                && !hex.starts_with('.')
+            {
+                ids.push(format!("sha256:{hex}"));
             }
         }
         Ok(ids)

@@ -108,15 +108,14 @@ impl ImageStore {
                     }
                     return Ok(false);
                 }
-                if let Some(c) = &user {
-                    if !opts.force {
+                if let Some(c) = &user
+                    && !opts.force {
                         return Err(ImageError::Conflict(format!(
                             "unable to remove repository reference \"{}\" (must force) - container {c} is using its referenced image {}",
                             familiar(key),
                             short_id(&id)
                         )));
                     }
-                }
             } else {
                 let repos: HashSet<&str> = tags.iter().map(|t| repo_of(t)).collect();
                 if repos.len() > 1 && !opts.force {
@@ -125,14 +124,13 @@ impl ImageStore {
                         short_id(&id)
                     )));
                 }
-                if let Some(c) = &user {
-                    if !opts.force {
+                if let Some(c) = &user
+                    && !opts.force {
                         return Err(ImageError::Conflict(format!(
                             "unable to delete {} (must be forced) - image is being used by container {c}",
                             short_id(&id)
                         )));
                     }
-                }
             }
             for n in &names {
                 refs.remove(n);

@@ -158,13 +158,13 @@ impl Unpacker<'_> {
                 let Ok(key) = ext.key() else { continue };
                 if let Some(x) = key.strip_prefix("SCHILY.xattr.") {
                     meta.xattrs.push((x.to_owned(), ext.value_bytes().to_vec()));
-                } else if key == "uid" || key == "gid" {
-                    if let Some(v) = ext.value().ok().and_then(|v| v.parse().ok()) {
-                        if key == "uid" {
-                            meta.uid = v
-                        } else {
-                            meta.gid = v
-                        }
+                } else if (key == "uid" || key == "gid")
+                    && let Some(v) = ext.value().ok().and_then(|v| v.parse().ok())
+                {
+                    if key == "uid" {
+                        meta.uid = v
+                    } else {
+                        meta.gid = v
                     }
                 }
             }
