@@ -321,6 +321,11 @@ impl ImageStore {
         // One download of a blob at a time, across processes.
         let _lock = FileLock::exclusive(&partial)?;
         if self.has_blob(&desc.digest) && self.has_layer(diff_id) {
+            // Another pull finished it while we waited; drop the empty file
+            // the lock created.
+            if fs::metadata(&partial).is_ok_and(|m| m.len() == 0) {
+                let _ = fs::remove_file(&partial);
+            }
             progress.event(PullEvent::Layer {
                 reference: &full,
                 digest: &desc.digest,

@@ -344,3 +344,55 @@ fn compressed_layers_unpack_and_report_diff_id() {
         assert_eq!(fs::read(sb.layer().join("hello")).unwrap(), b"world");
     }
 }
+
+#[test]
+fn device_nodes_and_ownership_as_root() {
+    if !is_root() {
+        eprintln!("skipped: device nodes need root");
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, major, minor) in [
+        ("dev/null", tar::EntryType::Char, 1, 3),
+        ("dev/loop9", tar::EntryType::Block, 7, 9),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(kind);
+        h.set_mode(0o660);
+        h.set_uid(0);
+        h.set_gid(6);
+        h.set_size(0);
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        h.set_cksum();
+        b.append(&h, &b""[..]).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_path("home/app").unwrap();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o750);
+    h.set_uid(1000);
+    h.set_gid(1000);
+    h.set_size(0);
+    h.set_cksum();
+    b.append(&h, &b""[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    unpack_bytes(&tar, &sb.layer()).unwrap();
+    let null = fs::symlink_metadata(sb.layer().join("dev/null")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &null.file_type()
+    ));
+    assert_eq!(null.rdev(), libc::makedev(1, 3));
+    assert_eq!((null.mode() & 0o7777, null.gid()), (0o660, 6));
+    let lp = fs::symlink_metadata(sb.layer().join("dev/loop9")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_block_device(
+        &lp.file_type()
+    ));
+    let home = fs::metadata(sb.layer().join("home/app")).unwrap();
+    assert_eq!(
+        (home.uid(), home.gid(), home.mode() & 0o777),
+        (1000, 1000, 0o750)
+    );
+}
