@@ -2,7 +2,6 @@
 //! one bar per layer on a terminal, prints Docker-like lines otherwise, or
 //! stays quiet.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -81,7 +80,8 @@ impl ProgressMode {
 pub struct ConsoleProgress {
     mode: ProgressMode,
     multi: MultiProgress,
-    bars: Mutex<HashMap<(String, String), ProgressBar>>,
+    /// (reference, digest) → bar, in the order layers were announced.
+    bars: Mutex<Vec<((String, String), ProgressBar)>>,
 }
 
 fn short(digest: &str) -> &str {
@@ -120,7 +120,7 @@ impl ConsoleProgress {
         ConsoleProgress {
             mode,
             multi: MultiProgress::with_draw_target(target),
-            bars: Mutex::new(HashMap::new()),
+            bars: Mutex::new(Vec::new()),
         }
     }
 
@@ -139,21 +139,38 @@ impl ConsoleProgress {
 
     fn bar(&self, reference: &str, digest: &str) -> ProgressBar {
         let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
-        bars.entry((reference.to_owned(), digest.to_owned()))
-            .or_insert_with(|| {
-                let b = self.multi.add(ProgressBar::new(0));
-                b.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix}: {msg:<18} {wide_bar:.cyan/blue} {bytes}/{total_bytes}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                b.set_prefix(short(digest).to_owned());
-                b.enable_steady_tick(Duration::from_millis(200));
-                b
-            })
-            .clone()
+        let key = (reference.to_owned(), digest.to_owned());
+        if let Some((_, b)) = bars.iter().find(|(k, _)| *k == key) {
+            return b.clone();
+        }
+        let b = self.multi.add(ProgressBar::new(0));
+        b.set_style(
+            ProgressStyle::with_template(
+                "{prefix}: {msg:<18} {wide_bar:.cyan/blue} {bytes}/{total_bytes}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b.set_prefix(short(digest).to_owned());
+        b.enable_steady_tick(Duration::from_millis(200));
+        bars.push((key, b.clone()));
+        b
+    }
+
+    /// Replaces the bars of `reference` with their final lines, so that the
+    /// summary comes after them as in `docker pull`.
+    fn settle(&self, reference: &str) {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        let (mine, rest): (Vec<_>, Vec<_>) = bars.drain(..).partition(|((r, _), _)| r == reference);
+        *bars = rest;
+        drop(bars);
+        for ((_, digest), b) in mine {
+            let msg = b.message();
+            b.finish_and_clear();
+            let _ = self
+                .multi
+                .println(format!("{}: {}", short(&digest), msg.trim()));
+        }
     }
 }
 
@@ -207,6 +224,9 @@ impl PullObserver for ConsoleProgress {
                 ..
             } => {
                 let name = crate::reference::familiar(reference);
+                if self.mode == ProgressMode::Tty {
+                    self.settle(reference);
+                }
                 self.line(&format!("Digest: {digest}"));
                 if up_to_date {
                     self.line(&format!("Status: Image is up to date for {name}"));
@@ -221,7 +241,7 @@ impl PullObserver for ConsoleProgress {
 impl Drop for ConsoleProgress {
     fn drop(&mut self) {
         let bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
-        for b in bars.values() {
+        for (_, b) in bars.iter() {
             if !b.is_finished() {
                 b.abandon();
             }
