@@ -23,6 +23,8 @@ fn load_file(ts: &TestStore, path: &std::path::Path) -> Vec<berth_image::LoadedI
 
 #[test]
 fn load_oci_archive_with_several_images() {
+    // The multi-layer image has whiteouts, which only root can create.
+    berth_testkit::require_root!();
     let ts = store();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("two.tar");
@@ -150,6 +152,8 @@ fn whiteouts_are_overlay_ready_and_mount() {
 
 #[test]
 fn load_docker_save_archive_and_save_round_trip() {
+    // The multi-layer image has whiteouts, which only root can create.
+    berth_testkit::require_root!();
     let ts = store();
     let tmp = tempfile::tempdir().unwrap();
     let oci_path = tmp.path().join("multi-oci.tar");
@@ -415,6 +419,8 @@ fn hostile_layers_are_rejected_by_load_and_import() {
 
 #[test]
 fn tag_remove_and_prune() {
+    // The multi-layer image has whiteouts, which only root can create.
+    berth_testkit::require_root!();
     let ts = store();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("a.tar");

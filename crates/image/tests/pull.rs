@@ -80,6 +80,8 @@ impl PullObserver for Events {
 
 #[test]
 fn pull_by_tag_then_by_digest_then_up_to_date() {
+    // The multi-layer image has whiteouts, which only root can create.
+    berth_testkit::require_root!();
     let f = fixture();
     let ts = store();
     let host = f.reg.host();
@@ -227,6 +229,8 @@ fn clear_errors_for_unknown_image_tag_and_unreachable_registry() {
 
 #[test]
 fn token_auth_challenge() {
+    // The multi-layer image has whiteouts, which only root can create.
+    berth_testkit::require_root!();
     let f = fixture();
     let front = Front::start(
         f.reg.port,
@@ -427,6 +431,8 @@ fn interrupted_downloads_resume() {
 
 #[test]
 fn pull_many_in_parallel() {
+    // The multi-layer image has whiteouts, which only root can create.
+    berth_testkit::require_root!();
     let f = fixture();
     let ts = store();
     let host = f.reg.host();
