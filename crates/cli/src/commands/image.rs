@@ -74,8 +74,6 @@ pub enum ImageCommand {
         /// Force removal of the image
         #[arg(short, long)]
         force: bool,
-        #[command(flatten)]
-        shadow: ShadowComposeFile,
         /// Accepted for compatibility (berth images have no parents)
         #[arg(long)]
         no_prune: bool,
@@ -90,8 +88,6 @@ pub enum ImageCommand {
         /// Do not prompt for confirmation
         #[arg(short, long)]
         force: bool,
-        #[command(flatten)]
-        shadow: ShadowComposeFile,
     },
     /// Download an image from a registry
     Pull {
@@ -114,17 +110,6 @@ pub enum ImageCommand {
         #[arg(value_name = "TARGET_IMAGE[:TAG]")]
         target: String,
     },
-}
-
-/// The global `-f/--file` (Compose files) would take `-f` from the image
-/// commands where Docker uses it (`rm -f`, `prune -f`, `inspect -f`). An
-/// argument with the same id in a subcommand stops clap from propagating the
-/// global one there, so these commands get `-f` back; `--file` stays
-/// accepted (and ignored) for scripts that pass it everywhere.
-#[derive(clap::Args, Debug, Default)]
-pub struct ShadowComposeFile {
-    #[arg(id = "files", long = "file", hide = true, value_name = "FILE")]
-    _files: Vec<String>,
 }
 
 /// Which images containers use. The runtime owns container state; until it

@@ -188,8 +188,6 @@ pub struct InspectArgs {
     /// Format output using a template ('{{.Id}}', '{{json .Config}}')
     #[arg(short, long)]
     pub format: Option<String>,
-    #[command(flatten)]
-    pub shadow: super::ShadowComposeFile,
     /// Images (names or ids)
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
