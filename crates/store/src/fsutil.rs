@@ -56,10 +56,10 @@ pub fn atomic_write_durable(path: &Path, data: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         StoreError::io(path, e)
     })?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     Ok(())
 }
