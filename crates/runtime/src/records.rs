@@ -1,0 +1,301 @@
+//! Container records on disk: one directory per container under
+//! `<root>/containers/<id>/`, and a name index (`<root>/containers/by-name/`)
+//! whose entries are created with `O_EXCL`, so two commands can never give
+//! the same name to two containers.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use berth_store::Root;
+
+use crate::config::ContainerConfig;
+use crate::error::{Result, RuntimeError};
+use crate::state::{State, now_rfc3339};
+
+/// Paths of one container's directory.
+#[derive(Debug, Clone)]
+pub struct ContainerDir {
+    pub path: PathBuf,
+}
+
+impl ContainerDir {
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.json")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+    /// Mount point of the overlay root (inside the container's mount namespace).
+    pub fn rootfs(&self) -> PathBuf {
+        self.path.join("rootfs")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.path.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.path.join("work")
+    }
+    /// Raw output of the payload, turned into the JSON log by the shim.
+    pub fn raw(&self, stream: &str) -> PathBuf {
+        self.path.join(format!("{stream}.raw"))
+    }
+    pub fn log(&self) -> PathBuf {
+        self.path.join("container.log")
+    }
+    pub fn hosts(&self) -> PathBuf {
+        self.path.join("hosts")
+    }
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.path.join("resolv.conf")
+    }
+    pub fn hostname(&self) -> PathBuf {
+        self.path.join("hostname")
+    }
+    /// Present while a user-requested stop is in progress or done: the
+    /// supervisor must not restart the container.
+    pub fn stop_marker(&self) -> PathBuf {
+        self.path.join("stopped-by-user")
+    }
+    /// Exit status of a container whose shim died, recorded by the monitor.
+    pub fn orphan_exit(&self) -> PathBuf {
+        self.path.join("orphan-exit.json")
+    }
+    /// Where the shim keeps how far it has read the raw output.
+    pub fn log_offsets(&self) -> PathBuf {
+        self.path.join("log-offsets.json")
+    }
+    pub fn secrets(&self) -> PathBuf {
+        self.path.join("secrets")
+    }
+
+    pub fn read_config(&self) -> Result<ContainerConfig> {
+        Ok(berth_store::read_json(&self.config())?)
+    }
+    pub fn read_state(&self) -> Result<State> {
+        Ok(berth_store::read_json(&self.state())?)
+    }
+    pub fn write_state(&self, s: &State) -> Result<()> {
+        Ok(berth_store::write_json(&self.state(), s)?)
+    }
+}
+
+/// Docker's rule for container names.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// All container records of a root.
+#[derive(Debug, Clone)]
+pub struct Records {
+    dir: PathBuf,
+}
+
+impl Records {
+    pub fn new(root: &Root) -> Records {
+        Records {
+            dir: root.containers(),
+        }
+    }
+
+    pub fn dir(&self, id: &str) -> ContainerDir {
+        ContainerDir {
+            path: self.dir.join(id),
+        }
+    }
+
+    fn name_entry(&self, name: &str) -> PathBuf {
+        self.dir.join("by-name").join(name)
+    }
+
+    /// Reserves `name` for `id`.
+    fn claim_name(&self, name: &str, id: &str) -> Result<()> {
+        if !valid_name(name) {
+            return Err(RuntimeError::InvalidName(name.to_owned()));
+        }
+        let entry = self.name_entry(name);
+        Root::ensure_dir(entry.parent().unwrap())?;
+        match OpenOptions::new().write(true).create_new(true).open(&entry) {
+            Ok(mut f) => f
+                .write_all(id.as_bytes())
+                .map_err(|e| RuntimeError::io(&entry, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(&entry).unwrap_or_default();
+                // An entry left by a crash between claiming and writing the record.
+                if !owner.is_empty() && !self.dir(&owner).config().exists() {
+                    fs::remove_file(&entry).map_err(|e| RuntimeError::io(&entry, e))?;
+                    return self.claim_name(name, id);
+                }
+                Err(RuntimeError::NameInUse {
+                    name: name.to_owned(),
+                    id: owner,
+                })
+            }
+            Err(e) => Err(RuntimeError::io(&entry, e)),
+        }
+    }
+
+    fn release_name(&self, name: &str, id: &str) {
+        let entry = self.name_entry(name);
+        if fs::read_to_string(&entry).is_ok_and(|owner| owner == id) {
+            let _ = fs::remove_file(entry);
+        }
+    }
+
+    /// Writes a new record: claims the name, creates the directory, the
+    /// overlay upper/work dirs, `config.json` and a `created` state.
+    pub fn create(&self, mut config: ContainerConfig) -> Result<ContainerConfig> {
+        if config.id.is_empty() {
+            config.id = berth_store::new_id();
+        }
+        self.claim_name(&config.name, &config.id)?;
+        let d = self.dir(&config.id);
+        let made = (|| -> Result<()> {
+            for p in [d.upper(), d.work(), d.rootfs()] {
+                Root::ensure_dir(&p)?;
+            }
+            berth_store::write_json(&d.config(), &config)?;
+            d.write_state(&State {
+                created_at: now_rfc3339(),
+                ..Default::default()
+            })
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&d.path);
+            self.release_name(&config.name, &config.id);
+            return Err(e);
+        }
+        Ok(config)
+    }
+
+    /// Finds a container by full id, name or unique id prefix.
+    pub fn resolve(&self, key: &str) -> Result<Option<String>> {
+        if key.len() == 64 && self.dir(key).config().exists() {
+            return Ok(Some(key.to_owned()));
+        }
+        if let Ok(id) = fs::read_to_string(self.name_entry(key.trim_start_matches('/')))
+            && self.dir(&id).config().exists()
+        {
+            return Ok(Some(id));
+        }
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let matches: Vec<String> = self
+            .ids()?
+            .into_iter()
+            .filter(|id| id.starts_with(key))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches.into_iter().next()),
+            0 => Ok(None),
+            _ => Err(RuntimeError::Other(format!(
+                "multiple containers found with provided prefix: {key}"
+            ))),
+        }
+    }
+
+    /// Like [`resolve`](Self::resolve), "No such container" when absent.
+    pub fn get(&self, key: &str) -> Result<String> {
+        self.resolve(key)?
+            .ok_or_else(|| RuntimeError::NoSuchContainer(key.to_owned()))
+    }
+
+    /// Ids of every container with a config.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(RuntimeError::io(&self.dir, e)),
+        };
+        Ok(rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() == 64 && self.dir(n).config().exists())
+            .collect())
+    }
+
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        let d = self.dir(id);
+        let mut config = d.read_config()?;
+        if config.name == new_name {
+            return Ok(());
+        }
+        self.claim_name(new_name, id)?;
+        let old = std::mem::replace(&mut config.name, new_name.to_owned());
+        if let Err(e) = berth_store::write_json(&d.config(), &config) {
+            self.release_name(new_name, id);
+            return Err(e.into());
+        }
+        self.release_name(&old, id);
+        Ok(())
+    }
+
+    /// Deletes the record (the caller has stopped the container and unmounted
+    /// everything first).
+    pub fn delete(&self, id: &str) -> Result<()> {
+        let d = self.dir(id);
+        let name = d.read_config().map(|c| c.name).ok();
+        remove_tree(&d.path)?;
+        if let Some(name) = name {
+            self.release_name(&name, id);
+        }
+        Ok(())
+    }
+}
+
+/// `rm -rf`, tolerating a missing directory.
+pub fn remove_tree(p: &Path) -> Result<()> {
+    match fs::remove_dir_all(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::io(p, e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Process;
+
+    fn cfg(name: &str) -> ContainerConfig {
+        ContainerConfig {
+            name: name.into(),
+            image: "busybox".into(),
+            process: Process {
+                args: vec!["true".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_renamable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = Records::new(&Root::new(tmp.path()));
+        let a = r.create(cfg("web")).unwrap();
+        let err = r.create(cfg("web")).unwrap_err().to_string();
+        assert!(
+            err.contains("The container name \"/web\" is already in use"),
+            "{err}"
+        );
+        assert_eq!(r.resolve("web").unwrap().as_deref(), Some(a.id.as_str()));
+        assert_eq!(
+            r.resolve(&a.id[..6]).unwrap().as_deref(),
+            Some(a.id.as_str())
+        );
+        r.rename(&a.id, "web2").unwrap();
+        assert!(r.resolve("web").unwrap().is_none());
+        let b = r.create(cfg("web")).unwrap();
+        assert_ne!(a.id, b.id);
+        r.delete(&a.id).unwrap();
+        assert!(r.resolve("web2").unwrap().is_none());
+        assert_eq!(r.ids().unwrap(), vec![b.id.clone()]);
+        assert!(matches!(
+            r.create(cfg("-bad")),
+            Err(RuntimeError::InvalidName(_))
+        ));
+    }
+}
