@@ -1,11 +1,19 @@
 //! berth's container runtime (in progress).
 
 pub mod config;
+pub mod copy;
 pub mod error;
+pub mod monitor;
+pub mod paths;
 pub mod records;
+mod runtime;
+pub mod shim;
+pub mod spawn;
+pub mod volumes;
 pub mod state;
 
 pub use config::*;
 pub use error::{Result, RuntimeError};
 pub use records::{ContainerDir, Records};
 pub use state::{State, Status};
+pub use runtime::{Container, Runtime, parse_signal};

@@ -11,21 +11,34 @@ pub enum InternalCommand {
     Shim {
         /// Container id
         id: String,
+        /// Descriptor on which to report whether the container started
+        #[arg(long)]
+        ready_fd: Option<i32>,
+        /// Supervise a container that already runs (its shim died)
+        #[arg(long)]
+        adopt: bool,
     },
+    /// Stop this root's monitor if nothing is running
+    Shutdown,
     /// The DNS server for every berth network of this root
     Dns,
-    /// The minimal init run as pid 1 of a container with `init: true`
-    Init {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
 }
 
-pub fn run(_g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
+pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
     match cmd {
-        InternalCommand::Monitor
-        | InternalCommand::Shim { .. }
-        | InternalCommand::Dns
-        | InternalCommand::Init { .. } => anyhow::bail!("not built yet"),
+        InternalCommand::Monitor => Ok(berth_runtime::monitor::main(g.root())),
+        InternalCommand::Shim { id, ready_fd, adopt } => {
+            // SAFETY: the monitor hands us this descriptor and nobody else uses it.
+            let ready = unsafe { berth_runtime::shim::Ready::from_raw(ready_fd) };
+            Ok(berth_runtime::shim::main(g.root(), &id, adopt, ready))
+        }
+        InternalCommand::Shutdown => {
+            let reply = berth_runtime::monitor::shutdown(&g.root())?;
+            if !reply.ok {
+                anyhow::bail!("{}", reply.message);
+            }
+            Ok(0)
+        }
+        InternalCommand::Dns => anyhow::bail!("not built yet"),
     }
 }

@@ -1,0 +1,423 @@
+//! The per-root monitor (`berth __internal monitor`): the parent of every shim
+//! and helper daemon, and the subreaper of their orphans.
+//!
+//! - It runs in a private mount namespace where the berth binary is bind-
+//!   mounted read-only, and starts shims from that path: a container can then
+//!   never open the host's berth binary for writing through `/proc/<pid>/exe`
+//!   (CVE-2019-5736), at no cost per container.
+//! - If a shim dies, its container is re-parented here; the monitor starts a
+//!   new shim that adopts it, and when the container ends it records the exit
+//!   status the adopting shim cannot see.
+//! - It exits once it has had nothing to look after for a while.
+//!
+//! Requests are one JSON line on `<root>/run/monitor.sock`; the answer is one
+//! JSON line.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_store::{FileLock, ProcessIdentity, Root};
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, RuntimeError};
+use crate::records::Records;
+use crate::state::Status;
+
+/// How long the monitor stays without anything to look after.
+const IDLE_EXIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Ping,
+    /// Start a shim for container `id` and wait until the container runs.
+    Start {
+        id: String,
+        /// The requesting berth binary, so an upgraded binary is used.
+        #[serde(default)]
+        exe: Option<PathBuf>,
+    },
+    /// Start a helper daemon (`args` after the berth binary), e.g. DNS.
+    Daemon { name: String, args: Vec<String> },
+    /// Exit if nothing is running.
+    Shutdown,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(default)]
+    pub message: String,
+}
+
+pub fn socket_path(root: &Root) -> PathBuf {
+    root.run().join("monitor.sock")
+}
+
+pub fn lock_path(root: &Root) -> PathBuf {
+    root.run().join("monitor.lock")
+}
+
+#[derive(Default)]
+struct Children {
+    /// shim pid → container id
+    shims: HashMap<i32, String>,
+    /// daemon pid → name
+    daemons: HashMap<i32, String>,
+    last_busy: Option<Instant>,
+}
+
+struct Monitor {
+    root: Root,
+    exe: PathBuf,
+    children: Mutex<Children>,
+}
+
+/// Runs the monitor of `root`; returns the exit code.
+pub fn main(root: Root) -> i32 {
+    let _ = Root::ensure_dir(&root.run());
+    let lock = match FileLock::try_exclusive(&lock_path(&root)) {
+        Ok(Some(l)) => l,
+        Ok(None) => return 0, // another monitor runs
+        Err(e) => {
+            eprintln!("berth monitor: {e}");
+            return 1;
+        }
+    };
+    let exe = match private_readonly_exe(&root) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("berth monitor: {e}");
+            return 1;
+        }
+    };
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let _ = std::fs::write(root.run().join("monitor.pid"), std::process::id().to_string());
+    let sock = socket_path(&root);
+    let _ = std::fs::remove_file(&sock);
+    let listener = match UnixListener::bind(&sock) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("berth monitor: {}: {e}", sock.display());
+            return 1;
+        }
+    };
+    let m = Arc::new(Monitor { root, exe, children: Mutex::new(Children { last_busy: Some(Instant::now()), ..Default::default() }) });
+    {
+        let m = Arc::clone(&m);
+        std::thread::spawn(move || m.reap_loop());
+    }
+    {
+        let m = Arc::clone(&m);
+        std::thread::spawn(move || m.idle_loop());
+    }
+    for conn in listener.incoming().flatten() {
+        let m = Arc::clone(&m);
+        std::thread::spawn(move || m.serve(conn));
+    }
+    drop(lock);
+    0
+}
+
+/// Enters a private mount namespace and bind-mounts our own executable
+/// read-only at `<root>/run/berth-exe`; returns that path.
+fn private_readonly_exe(root: &Root) -> Result<PathBuf> {
+    let err = |what: &str, e: nix::Error| RuntimeError::Other(format!("monitor: {what}: {e}"));
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| err("unshare mount namespace", e))?;
+    // See host mounts appearing later (volumes, binds), never leak ours out.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>).map_err(|e| err("make / rslave", e))?;
+    let target = root.run().join("berth-exe");
+    if !target.exists() {
+        std::fs::File::create(&target).map_err(|e| RuntimeError::io(&target, e))?;
+    }
+    let me = std::fs::read_link("/proc/self/exe").map_err(|e| RuntimeError::io("/proc/self/exe", e))?;
+    mount(Some(&me), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| err("bind the berth binary", e))?;
+    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).map_err(|e| err("make the berth binary read-only", e))?;
+    Ok(target)
+}
+
+impl Monitor {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.exe);
+        c.arg("--root").arg(self.root.path()).args(args);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.run().join("monitor.log"));
+        c.stdin(Stdio::null()).stdout(Stdio::null());
+        match log {
+            Ok(f) => c.stderr(f),
+            Err(_) => c.stderr(Stdio::null()),
+        };
+        c
+    }
+
+    fn serve(&self, conn: UnixStream) {
+        let mut line = String::new();
+        let mut r = BufReader::new(&conn);
+        if r.read_line(&mut line).is_err() {
+            return;
+        }
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Ping) => Reply { ok: true, message: std::process::id().to_string() },
+            Ok(Request::Start { id, exe }) => {
+                if let Some(exe) = exe {
+                    self.follow_upgrade(&exe);
+                }
+                self.start(&id, false)
+            }
+            Ok(Request::Daemon { name, args }) => self.daemon(&name, &args),
+            Ok(Request::Shutdown) => {
+                let reply = self.can_shut_down();
+                if reply.ok {
+                    let mut w = &conn;
+                    let _ = writeln!(w, "{}", serde_json::to_string(&reply).unwrap_or_default());
+                    self.exit();
+                }
+                reply
+            }
+            Err(e) => Reply { ok: false, message: format!("bad request: {e}") },
+        };
+        let mut w = &conn;
+        let _ = writeln!(w, "{}", serde_json::to_string(&reply).unwrap_or_default());
+    }
+
+    /// New shims run the berth binary the user runs now: after an upgrade,
+    /// the new binary is bound (read-only) over the old one.
+    fn follow_upgrade(&self, exe: &Path) {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(new), Ok(cur)) = (std::fs::metadata(exe), std::fs::metadata(&self.exe)) else { return };
+        if (new.dev(), new.ino()) == (cur.dev(), cur.ino()) {
+            return;
+        }
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        if mount(Some(exe), &self.exe, None::<&str>, MsFlags::MS_BIND, None::<&str>).is_ok() {
+            let _ = mount(None::<&str>, &self.exe, None::<&str>, ro, None::<&str>);
+        }
+    }
+
+    /// Starts a shim; with `adopt`, for a container that already runs.
+    fn start(&self, id: &str, adopt: bool) -> Reply {
+        let (r, w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok(p) => p,
+            Err(e) => return Reply { ok: false, message: format!("pipe: {e}") },
+        };
+        let mut args = vec!["__internal", "shim", id, "--ready-fd", "3"];
+        if adopt {
+            args.push("--adopt");
+        }
+        let mut cmd = self.command(&args);
+        let wfd = w.as_raw_fd();
+        // SAFETY: dup2 is async-signal-safe; it runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(wfd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        {
+            let mut ch = self.children.lock().unwrap();
+            match cmd.spawn() {
+                Ok(child) => {
+                    ch.shims.insert(child.id() as i32, id.to_owned());
+                    ch.last_busy = Some(Instant::now());
+                }
+                Err(e) => return Reply { ok: false, message: format!("start the shim: {e}") },
+            }
+        }
+        drop(w);
+        // SAFETY: `r` is ours; File takes it over.
+        let mut line = String::new();
+        let f = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(r)) };
+        let _ = BufReader::new(f).read_line(&mut line);
+        let line = line.trim();
+        match line.strip_prefix("err ") {
+            Some(msg) => Reply { ok: false, message: msg.to_owned() },
+            None if line == "ok" => Reply { ok: true, message: String::new() },
+            None => Reply { ok: false, message: "the shim exited before the container started (see <root>/run/monitor.log)".into() },
+        }
+    }
+
+    fn daemon(&self, name: &str, args: &[String]) -> Reply {
+        let mut ch = self.children.lock().unwrap();
+        if ch.daemons.values().any(|n| n == name) {
+            return Reply { ok: true, message: "already running".into() };
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        match self.command(&refs).spawn() {
+            Ok(c) => {
+                ch.daemons.insert(c.id() as i32, name.to_owned());
+                Reply { ok: true, message: String::new() }
+            }
+            Err(e) => Reply { ok: false, message: format!("start {name}: {e}") },
+        }
+    }
+
+    fn can_shut_down(&self) -> Reply {
+        // Shims of containers that just exited are about to exit too.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && !self.children.lock().unwrap().shims.is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ch = self.children.lock().unwrap();
+        if !ch.shims.is_empty() {
+            return Reply { ok: false, message: format!("{} container(s) still supervised", ch.shims.len()) };
+        }
+        Reply { ok: true, message: String::new() }
+    }
+
+    /// Stops the daemons, waits until they are reaped, and exits.
+    fn exit(&self) -> ! {
+        let ch = self.children.lock().unwrap();
+        for pid in ch.daemons.keys() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGTERM);
+        }
+        let _ = std::fs::remove_file(socket_path(&self.root));
+        // Reap the daemons we just stopped before leaving.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        drop(ch);
+        while Instant::now() < deadline && !self.children.lock().unwrap().daemons.is_empty() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::process::exit(0);
+    }
+
+    fn idle_loop(&self) {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let ch = self.children.lock().unwrap();
+            let idle = ch.shims.is_empty() && ch.daemons.is_empty();
+            if idle && ch.last_busy.is_some_and(|t| t.elapsed() > IDLE_EXIT) {
+                let _ = std::fs::remove_file(socket_path(&self.root));
+                std::process::exit(0);
+            }
+        }
+    }
+
+    /// Reaps every child and orphan. A dead shim whose container still runs
+    /// gets a successor; an orphaned container's exit status is recorded.
+    fn reap_loop(&self) {
+        loop {
+            // Peek first (WNOWAIT): the zombie's start time identifies it.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: waitid fills `info`.
+            let r = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
+            if r != 0 {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            // SAFETY: filled by a successful waitid.
+            let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+            let exit_code = if code == libc::CLD_EXITED { status } else { 128 + status };
+            let identity = ProcessIdentity::of(pid);
+            let (shim_of, daemon) = {
+                let mut ch = self.children.lock().unwrap();
+                let s = ch.shims.remove(&pid);
+                let d = ch.daemons.remove(&pid);
+                if s.is_some() || d.is_some() {
+                    ch.last_busy = Some(Instant::now());
+                }
+                (s, d)
+            };
+            if shim_of.is_none() && daemon.is_none() {
+                self.record_orphan_exit(identity, pid, exit_code);
+            }
+            // SAFETY: reaping the child we just inspected.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            if let Some(id) = shim_of {
+                self.after_shim(&id);
+            }
+        }
+    }
+
+    fn after_shim(&self, id: &str) {
+        let dir = Records::new(&self.root).dir(id);
+        let Ok(state) = dir.read_state() else { return };
+        let container_alive = state.status.is_active() && state.pid.is_some_and(|p| p.is_running());
+        if container_alive {
+            let reply = self.start(id, true);
+            if !reply.ok {
+                eprintln!("berth monitor: adopting {id}: {}", reply.message);
+            }
+        }
+    }
+
+    fn record_orphan_exit(&self, who: Option<ProcessIdentity>, pid: i32, exit_code: i32) {
+        let records = Records::new(&self.root);
+        let Ok(ids) = records.ids() else { return };
+        for id in ids {
+            let dir = records.dir(&id);
+            let Ok(st) = dir.read_state() else { continue };
+            let same = st.pid.is_some_and(|p| p.pid == pid && who.is_none_or(|w| w.start_time == p.start_time));
+            if same && st.status != Status::Exited {
+                let v = serde_json::json!({"pid": pid, "exit_code": exit_code});
+                let _ = berth_store::write_json(&dir.orphan_exit(), &v);
+                return;
+            }
+        }
+    }
+}
+
+/// A request to the monitor of `root`, starting it if needed.
+pub fn request(root: &Root, req: &Request) -> Result<Reply> {
+    let sock = socket_path(root);
+    let conn = match UnixStream::connect(&sock) {
+        Ok(c) => c,
+        Err(_) => {
+            if matches!(req, Request::Shutdown) {
+                return Ok(Reply { ok: true, message: "not running".into() });
+            }
+            launch(root)?;
+            connect_retry(&sock)?
+        }
+    };
+    let mut w = &conn;
+    writeln!(w, "{}", serde_json::to_string(req).map_err(|e| RuntimeError::Other(e.to_string()))?).map_err(|e| RuntimeError::io(&sock, e))?;
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).map_err(|e| RuntimeError::io(&sock, e))?;
+    serde_json::from_str(&line).map_err(|_| RuntimeError::Other("the monitor closed the connection without answering".into()))
+}
+
+fn connect_retry(sock: &Path) -> Result<UnixStream> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match UnixStream::connect(sock) {
+            Ok(c) => return Ok(c),
+            Err(e) if Instant::now() > deadline => return Err(RuntimeError::io(sock, e)),
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
+/// Starts the monitor as a new session, detached from our terminal.
+fn launch(root: &Root) -> Result<()> {
+    Root::ensure_dir(&root.run())?;
+    let exe = std::env::current_exe().map_err(|e| RuntimeError::io("/proc/self/exe", e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root").arg(root.path()).args(["__internal", "monitor"]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| RuntimeError::Other(format!("start the berth monitor: {e}")))?;
+    Ok(())
+}
+
+/// Stops the monitor of `root` if nothing runs; used by tests and benches.
+pub fn shutdown(root: &Root) -> Result<Reply> {
+    request(root, &Request::Shutdown)
+}

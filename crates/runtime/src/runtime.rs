@@ -1,0 +1,262 @@
+//! The runtime's public face: containers by id or name, created, started
+//! (through the monitor and a shim), stopped, killed, renamed, removed.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use berth_store::{ProcessIdentity, Root};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::config::{ContainerConfig, MountKind};
+use crate::error::{Result, RuntimeError};
+use crate::monitor::{self, Request};
+use crate::records::{ContainerDir, Records, remove_tree};
+use crate::state::{State, Status};
+use crate::volumes::Volumes;
+
+/// A container as reported: its config and its observed state.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub config: ContainerConfig,
+    pub state: State,
+}
+
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: Root,
+    records: Records,
+    volumes: Volumes,
+}
+
+/// Parses a signal name (`SIGTERM`, `TERM`, `15`).
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| RuntimeError::Other(format!("invalid signal: {s}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    name.parse::<Signal>().map_err(|_| RuntimeError::Other(format!("invalid signal: {s}")))
+}
+
+impl Runtime {
+    pub fn open(root: &Root) -> Runtime {
+        Runtime { root: root.clone(), records: Records::new(root), volumes: Volumes::new(root) }
+    }
+
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    pub fn volumes(&self) -> &Volumes {
+        &self.volumes
+    }
+
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    pub fn dir(&self, id: &str) -> ContainerDir {
+        self.records.dir(id)
+    }
+
+    /// Creates a container (not started). Anonymous volumes get their names
+    /// here; named volumes are created if missing, as Docker does.
+    pub fn create(&self, mut config: ContainerConfig) -> Result<ContainerConfig> {
+        for m in config.mounts.iter_mut().filter(|m| m.kind == MountKind::Volume) {
+            match &m.source {
+                Some(name) => {
+                    self.volumes.ensure(name, BTreeMap::new(), false)?;
+                }
+                None => m.source = Some(self.volumes.anonymous()?.name),
+            }
+        }
+        self.records.create(config)
+    }
+
+    /// Id of the container named or identified by `key`.
+    pub fn resolve(&self, key: &str) -> Result<String> {
+        self.records.get(key)
+    }
+
+    pub fn inspect(&self, key: &str) -> Result<Container> {
+        let id = self.resolve(key)?;
+        let d = self.records.dir(&id);
+        Ok(Container { config: d.read_config()?, state: d.read_state()?.observed() })
+    }
+
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut out = Vec::new();
+        for id in self.records.ids()? {
+            let d = self.records.dir(&id);
+            // A record being removed at this very moment is skipped.
+            if let (Ok(config), Ok(state)) = (d.read_config(), d.read_state()) {
+                out.push(Container { config, state: state.observed() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts a created or exited container; returns once its payload runs.
+    pub fn start(&self, key: &str) -> Result<()> {
+        let id = self.resolve(key)?;
+        let d = self.records.dir(&id);
+        let st = d.read_state()?.observed();
+        if st.status.is_active() {
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(d.stop_marker());
+        let exe = std::env::current_exe().ok();
+        let reply = monitor::request(&self.root, &Request::Start { id: id.clone(), exe })?;
+        if !reply.ok {
+            return Err(RuntimeError::Other(reply.message));
+        }
+        Ok(())
+    }
+
+    fn wait_for_exit(&self, pid: ProcessIdentity, timeout: Duration) -> bool {
+        // SAFETY: pidfd_open has no memory-safety preconditions.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.pid, 0) };
+        if fd < 0 {
+            return !pid.is_running();
+        }
+        // SAFETY: a new descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !pid.is_running() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            let ms = PollTimeout::try_from(left.as_millis().min(60_000) as u16).unwrap_or(PollTimeout::MAX);
+            let _ = poll(&mut fds, ms);
+        }
+    }
+
+    /// Waits (up to `timeout`) for the shim to record that the container is
+    /// no longer running.
+    fn wait_recorded(&self, d: &ContainerDir, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match d.read_state() {
+                Ok(s) if !s.status.is_active() && s.shim.is_none() => return,
+                Ok(s) if s.shim.is_some_and(|sh| !sh.is_running()) => return,
+                Ok(s) if s.shim.is_none() && !s.observed().status.is_active() => return,
+                Err(_) => return,
+                _ => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    }
+
+    /// Stops a container: its stop signal, then SIGKILL after `timeout`
+    /// (default: its stop_grace_period, else 10 s). No restart follows.
+    pub fn stop(&self, key: &str, timeout: Option<Duration>) -> Result<()> {
+        let id = self.resolve(key)?;
+        let d = self.records.dir(&id);
+        let config = d.read_config()?;
+        berth_store::atomic_write(&d.stop_marker(), b"")?;
+        let st = d.read_state()?.observed();
+        if let Some(pid) = st.pid.filter(|p| st.status.is_active() && p.is_running()) {
+            let sig = parse_signal(config.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
+            let grace = timeout.unwrap_or_else(|| Duration::from_secs_f64(config.stop_grace_period.unwrap_or(10.0)));
+            let _ = kill(Pid::from_raw(pid.pid), sig);
+            if !self.wait_for_exit(pid, grace) {
+                // Killing pid 1 of the pid namespace takes every process in it.
+                let _ = kill(Pid::from_raw(pid.pid), Signal::SIGKILL);
+                self.wait_for_exit(pid, Duration::from_secs(10));
+            }
+        }
+        self.wait_recorded(&d, Duration::from_secs(5));
+        Ok(())
+    }
+
+    /// Sends `signal` to the container's pid 1.
+    pub fn kill(&self, key: &str, signal: &str) -> Result<()> {
+        let id = self.resolve(key)?;
+        let d = self.records.dir(&id);
+        let config = d.read_config()?;
+        let st = d.read_state()?.observed();
+        let pid = st.pid.filter(|p| st.status.is_active() && p.is_running()).ok_or_else(|| {
+            RuntimeError::Other(format!("cannot kill container: {}: container {} is not running", config.name, &id[..12]))
+        })?;
+        let sig = parse_signal(signal)?;
+        kill(Pid::from_raw(pid.pid), sig).map_err(|e| RuntimeError::Other(format!("kill {}: {e}", config.name)))?;
+        Ok(())
+    }
+
+    /// Waits until the container is not running; returns its exit code.
+    pub fn wait(&self, key: &str) -> Result<i32> {
+        let id = self.resolve(key)?;
+        let d = self.records.dir(&id);
+        loop {
+            let st = d.read_state()?.observed();
+            if !st.status.is_active() {
+                self.wait_recorded(&d, Duration::from_secs(2));
+                let st = d.read_state()?.observed();
+                return Ok(st.exit_code.unwrap_or(0));
+            }
+            if let Some(pid) = st.pid
+                && st.status == Status::Running
+            {
+                self.wait_for_exit(pid, Duration::from_secs(1));
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn rename(&self, key: &str, name: &str) -> Result<()> {
+        let id = self.resolve(key)?;
+        self.records.rename(&id, name)
+    }
+
+    /// Removes a container; `force` kills it first, `volumes` also removes
+    /// its anonymous volumes.
+    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
+        let id = self.resolve(key)?;
+        let d = self.records.dir(&id);
+        let config = d.read_config()?;
+        let st = d.read_state()?.observed();
+        if st.status.is_active() {
+            if !force {
+                return Err(RuntimeError::Other(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    config.name
+                )));
+            }
+            berth_store::atomic_write(&d.stop_marker(), b"")?;
+            if let Some(pid) = st.pid {
+                let _ = kill(Pid::from_raw(pid.pid), Signal::SIGKILL);
+                self.wait_for_exit(pid, Duration::from_secs(10));
+            }
+        }
+        self.wait_recorded(&d, Duration::from_secs(5));
+        self.records.delete(&id)?;
+        if volumes {
+            for m in config.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+                if let Some(name) = &m.source
+                    && self.volumes.get(name)?.is_some_and(|v| v.anonymous)
+                {
+                    remove_tree(&self.root.volumes().join(name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of containers that mount volume `name`.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|c| c.config.mounts.iter().any(|m| m.kind == MountKind::Volume && m.source.as_deref() == Some(name)))
+            .map(|c| c.config.name)
+            .collect())
+    }
+}

@@ -1,0 +1,106 @@
+//! Moves what the payload wrote to its raw output files into the JSON-lines
+//! log (`{"log":"…\n","stream":"stdout","time":"…"}`, Docker's json-file
+//! format), then punches holes in the raw files so they take no space. The
+//! read offsets are kept on disk, so a new shim continues where a killed one
+//! stopped and nothing is logged twice.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::ContainerDir;
+use crate::state::now_rfc3339;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Offsets {
+    stdout: u64,
+    stderr: u64,
+}
+
+pub struct LogPump {
+    dir: ContainerDir,
+    offsets: Offsets,
+    partial: [Vec<u8>; 2],
+    log: Option<File>,
+}
+
+/// A line longer than this is written in pieces, like Docker does.
+const MAX_LINE: usize = 16 * 1024;
+
+impl LogPump {
+    pub fn new(dir: &ContainerDir, enabled: bool) -> LogPump {
+        let offsets = berth_store::read_json_opt(&dir.log_offsets()).ok().flatten().unwrap_or_default();
+        let log = enabled.then(|| OpenOptions::new().create(true).append(true).open(dir.log()).ok()).flatten();
+        LogPump { dir: dir.clone(), offsets, partial: [Vec::new(), Vec::new()], log }
+    }
+
+    /// Reads whatever is new in both streams; returns whether anything was.
+    pub fn pump(&mut self) -> bool {
+        let a = self.pump_stream(0);
+        let b = self.pump_stream(1);
+        if a || b {
+            let _ = berth_store::write_json(&self.dir.log_offsets(), &self.offsets);
+        }
+        a || b
+    }
+
+    fn pump_stream(&mut self, i: usize) -> bool {
+        let name = ["stdout", "stderr"][i];
+        let Ok(mut f) = File::open(self.dir.raw(name)) else { return false };
+        let off = if i == 0 { self.offsets.stdout } else { self.offsets.stderr };
+        if f.seek(SeekFrom::Start(off)).is_err() {
+            return false;
+        }
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).is_err() || buf.is_empty() {
+            return false;
+        }
+        let new_off = off + buf.len() as u64;
+        self.write_lines(i, name, &buf);
+        // Give back the space of what was consumed (the file keeps its size).
+        // SAFETY: fallocate on our own fd with valid offsets.
+        unsafe {
+            libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, 0, new_off as i64);
+        }
+        if i == 0 { self.offsets.stdout = new_off } else { self.offsets.stderr = new_off }
+        true
+    }
+
+    /// Writes raw pty output (both streams in one) as stdout.
+    pub fn write_tty(&mut self, data: &[u8]) {
+        self.write_lines(0, "stdout", data);
+    }
+
+    fn write_lines(&mut self, i: usize, stream: &str, data: &[u8]) {
+        let Some(log) = self.log.as_mut() else { return };
+        let time = now_rfc3339();
+        let mut out = String::new();
+        let partial = &mut self.partial[i];
+        for &b in data {
+            partial.push(b);
+            if b == b'\n' || partial.len() >= MAX_LINE {
+                let line = String::from_utf8_lossy(partial).into_owned();
+                out.push_str(&serde_json::json!({"log": line, "stream": stream, "time": time}).to_string());
+                out.push('\n');
+                partial.clear();
+            }
+        }
+        let _ = log.write_all(out.as_bytes());
+    }
+
+    /// Flushes a last line without a newline (at exit).
+    pub fn flush_partial(&mut self) {
+        for i in 0..2 {
+            if !self.partial[i].is_empty() {
+                let line = String::from_utf8_lossy(&self.partial[i]).into_owned();
+                self.partial[i].clear();
+                if let Some(log) = self.log.as_mut() {
+                    let stream = ["stdout", "stderr"][i];
+                    let _ = writeln!(log, "{}", serde_json::json!({"log": line, "stream": stream, "time": now_rfc3339()}));
+                }
+            }
+        }
+    }
+}

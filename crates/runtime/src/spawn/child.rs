@@ -1,0 +1,189 @@
+//! The container's first process, from its birth in new namespaces to the
+//! `exec` of the payload. It runs in a clone of the single-threaded shim, so
+//! it may allocate, but it must never return into the shim's code: it either
+//! execs or reports an error through the error pipe and `_exit`s.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::unistd::{execve, read, sethostname, setsid, write};
+
+use super::init;
+use super::rootfs::{self, ChildResult};
+use crate::config::{ContainerConfig, NetworkMode};
+use crate::records::ContainerDir;
+
+/// What the child needs, prepared by the shim before `clone`.
+pub struct ChildArgs<'a> {
+    pub config: &'a ContainerConfig,
+    pub dir: &'a ContainerDir,
+    pub volumes: &'a Path,
+    pub empty: &'a Path,
+    /// Read end: one byte from the shim means "namespaces are wired, go on".
+    pub sync: &'a OwnedFd,
+    /// Write end (close-on-exec): an error message, or EOF once exec worked.
+    pub errors: &'a OwnedFd,
+    /// The payload's stdin, stdout, stderr.
+    pub stdio: [RawFd; 3],
+    /// A network namespace to join (`network_mode: container:…`).
+    pub join_netns: Option<&'a OwnedFd>,
+    /// The pty slave is the controlling terminal (`tty: true`).
+    pub tty: bool,
+}
+
+/// Entry point of the cloned child. Never returns on success.
+pub fn run(a: &ChildArgs) -> isize {
+    let err = match setup(a) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = write(a.errors, err.as_bytes());
+    // SAFETY: _exit is always safe; the child must not run the shim's code.
+    unsafe { libc::_exit(127) }
+}
+
+pub enum Never {}
+
+/// The shim blocks SIGCHLD and ignores a few signals; blocked masks and
+/// ignored dispositions survive exec, so the payload gets defaults back.
+fn reset_signals() {
+    for s in nix::sys::signal::Signal::iterator() {
+        if matches!(s, nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: restoring the default disposition has no preconditions.
+        let _ = unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigDfl) };
+    }
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
+}
+
+fn setup(a: &ChildArgs) -> ChildResult<Never> {
+    let mut b = [0u8; 1];
+    match read(a.sync, &mut b) {
+        Ok(1) => {}
+        _ => return Err("the supervisor went away before the container started".into()),
+    }
+    // Only now: the shim has moved us into the container's cgroup, which
+    // becomes the root of our cgroup namespace.
+    unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("cgroup namespace: {e}"))?;
+    if let Some(ns) = a.join_netns {
+        setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| format!("join network namespace: {e}"))?;
+    }
+    setsid().map_err(|e| format!("setsid: {e}"))?;
+    let c = a.config;
+    let hostname = if c.hostname.is_empty() { &c.id[..12.min(c.id.len())] } else { c.hostname.as_str() };
+    if !matches!(c.network, NetworkMode::Host) {
+        sethostname(hostname).map_err(|e| format!("sethostname: {e}"))?;
+        if let Some(d) = &c.domainname {
+            let cs = CString::new(d.as_str()).map_err(|_| "domainname contains a NUL byte".to_string())?;
+            // SAFETY: valid C string and length.
+            if unsafe { libc::setdomainname(cs.as_ptr(), d.len()) } != 0 {
+                return Err(format!("setdomainname: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    if matches!(c.network, NetworkMode::None | NetworkMode::Bridge(_)) {
+        super::loopback::up().map_err(|e| format!("bring lo up: {e}"))?;
+    }
+    rootfs::build(c, a.dir, a.volumes, a.empty)?;
+    for (k, v) in &c.sysctls {
+        let p = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&p, v).map_err(|e| format!("sysctl {k}={v}: {e}"))?;
+    }
+    rootfs::harden(c)?;
+    let user = super::identity::apply(c)?;
+    let cwd = if c.process.cwd.is_empty() { "/" } else { c.process.cwd.as_str() };
+    nix::unistd::chdir(cwd).map_err(|e| format!("chdir {cwd}: {e}"))?;
+    let env = environment(c, &user.home);
+    let argv0 = c.process.args.first().ok_or("no command given: the image has no Cmd or Entrypoint and none was set")?;
+    let path = lookup(argv0, &env).ok_or_else(|| {
+        format!("exec: \"{argv0}\": executable file not found in $PATH")
+    })?;
+    stdio(a)?;
+    mark_cloexec(a.errors.as_raw_fd());
+    reset_signals();
+    if c.init {
+        init::run(a.errors, &path, &c.process.args, &env);
+    }
+    exec(&path, &c.process.args, &env)
+}
+
+/// The payload's environment, with HOME added when the image does not set it.
+fn environment(c: &ContainerConfig, home: &str) -> Vec<String> {
+    let mut env = c.process.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={}", nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()));
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    if c.process.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    env
+}
+
+/// `execvp`'s search, but in the container's `PATH`.
+pub fn lookup(cmd: &str, env: &[String]) -> Option<String> {
+    if cmd.contains('/') {
+        return Some(cmd.to_owned());
+    }
+    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/bin:/bin");
+    path.split(':').map(|d| format!("{}/{cmd}", if d.is_empty() { "." } else { d })).find(|p| {
+        let c = CString::new(p.as_str()).unwrap_or_default();
+        // SAFETY: valid C string.
+        unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+    })
+}
+
+fn stdio(a: &ChildArgs) -> ChildResult {
+    for (i, fd) in a.stdio.iter().enumerate() {
+        if *fd != i as RawFd {
+            // SAFETY: both descriptors are open in this process.
+            if unsafe { libc::dup2(*fd, i as RawFd) } < 0 {
+                return Err(format!("dup2: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    if a.tty {
+        // SAFETY: fd 0 is the pty slave and we lead a new session.
+        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+            return Err(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+/// Every descriptor above stderr is closed when the payload starts: nothing
+/// of the host (an open directory, a socket) may leak in (CVE-2024-21626).
+fn mark_cloexec(keep: RawFd) {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r != 0 {
+        for fd in 3..1024 {
+            if fd != keep {
+                // SAFETY: F_SETFD on a possibly closed fd is harmless.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
+    }
+}
+
+pub fn cstrings(v: &[String]) -> ChildResult<Vec<CString>> {
+    v.iter().map(|s| CString::new(s.as_str()).map_err(|_| format!("{s:?} contains a NUL byte"))).collect()
+}
+
+pub fn exec(path: &str, args: &[String], env: &[String]) -> ChildResult<Never> {
+    let p = CString::new(path).map_err(|_| "command contains a NUL byte".to_string())?;
+    let argv = cstrings(args)?;
+    let envp = cstrings(env)?;
+    match execve(&p, &argv, &envp) {
+        Err(e) => Err(format!("exec {path}: {e}")),
+        Ok(never) => match never {},
+    }
+}
