@@ -5,3 +5,7 @@
 
 pub mod attach;
 pub mod dnsdb;
+pub mod firewall;
+pub mod ipam;
+pub mod netlink;
+pub mod network;

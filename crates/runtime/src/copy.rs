@@ -15,8 +15,14 @@ use nix::unistd::{Gid, Uid, fchownat};
 /// for owner and times).
 pub fn copy_metadata(from: &Path, to: &Path) -> io::Result<()> {
     let m = fs::symlink_metadata(from)?;
-    fchownat(AT_FDCWD, to, Some(Uid::from_raw(m.uid())), Some(Gid::from_raw(m.gid())), AtFlags::AT_SYMLINK_NOFOLLOW)
-        .map_err(io::Error::from)?;
+    fchownat(
+        AT_FDCWD,
+        to,
+        Some(Uid::from_raw(m.uid())),
+        Some(Gid::from_raw(m.gid())),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(io::Error::from)?;
     if !m.file_type().is_symlink() {
         fs::set_permissions(to, fs::Permissions::from_mode(m.mode() & 0o7777))?;
     }
@@ -71,7 +77,13 @@ mod tests {
         symlink("/etc/passwd", a.path().join("link")).unwrap();
         copy_tree(a.path(), b.path()).unwrap();
         assert_eq!(fs::read(b.path().join("d/f")).unwrap(), b"hi");
-        assert_eq!(fs::metadata(b.path().join("d/f")).unwrap().mode() & 0o777, 0o640);
-        assert_eq!(fs::read_link(b.path().join("link")).unwrap(), Path::new("/etc/passwd"));
+        assert_eq!(
+            fs::metadata(b.path().join("d/f")).unwrap().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(
+            fs::read_link(b.path().join("link")).unwrap(),
+            Path::new("/etc/passwd")
+        );
     }
 }

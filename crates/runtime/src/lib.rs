@@ -9,11 +9,11 @@ pub mod records;
 mod runtime;
 pub mod shim;
 pub mod spawn;
-pub mod volumes;
 pub mod state;
+pub mod volumes;
 
 pub use config::*;
 pub use error::{Result, RuntimeError};
 pub use records::{ContainerDir, Records};
-pub use state::{State, Status};
 pub use runtime::{Container, Runtime, parse_signal};
+pub use state::{State, Status};

@@ -47,7 +47,10 @@ pub enum Request {
         exe: Option<PathBuf>,
     },
     /// Start a helper daemon (`args` after the berth binary), e.g. DNS.
-    Daemon { name: String, args: Vec<String> },
+    Daemon {
+        name: String,
+        args: Vec<String>,
+    },
     /// Exit if nothing is running.
     Shutdown,
 }
@@ -102,7 +105,10 @@ pub fn main(root: Root) -> i32 {
     };
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let _ = std::fs::write(root.run().join("monitor.pid"), std::process::id().to_string());
+    let _ = std::fs::write(
+        root.run().join("monitor.pid"),
+        std::process::id().to_string(),
+    );
     let sock = socket_path(&root);
     let _ = std::fs::remove_file(&sock);
     let listener = match UnixListener::bind(&sock) {
@@ -112,7 +118,14 @@ pub fn main(root: Root) -> i32 {
             return 1;
         }
     };
-    let m = Arc::new(Monitor { root, exe, children: Mutex::new(Children { last_busy: Some(Instant::now()), ..Default::default() }) });
+    let m = Arc::new(Monitor {
+        root,
+        exe,
+        children: Mutex::new(Children {
+            last_busy: Some(Instant::now()),
+            ..Default::default()
+        }),
+    });
     {
         let m = Arc::clone(&m);
         std::thread::spawn(move || m.reap_loop());
@@ -135,15 +148,31 @@ fn private_readonly_exe(root: &Root) -> Result<PathBuf> {
     let err = |what: &str, e: nix::Error| RuntimeError::Other(format!("monitor: {what}: {e}"));
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| err("unshare mount namespace", e))?;
     // See host mounts appearing later (volumes, binds), never leak ours out.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>).map_err(|e| err("make / rslave", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(|e| err("make / rslave", e))?;
     let target = root.run().join("berth-exe");
     if !target.exists() {
         std::fs::File::create(&target).map_err(|e| RuntimeError::io(&target, e))?;
     }
-    let me = std::fs::read_link("/proc/self/exe").map_err(|e| RuntimeError::io("/proc/self/exe", e))?;
-    mount(Some(&me), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| err("bind the berth binary", e))?;
+    let me =
+        std::fs::read_link("/proc/self/exe").map_err(|e| RuntimeError::io("/proc/self/exe", e))?;
+    mount(
+        Some(&me),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| err("bind the berth binary", e))?;
     let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).map_err(|e| err("make the berth binary read-only", e))?;
+    mount(None::<&str>, &target, None::<&str>, ro, None::<&str>)
+        .map_err(|e| err("make the berth binary read-only", e))?;
     Ok(target)
 }
 
@@ -151,7 +180,10 @@ impl Monitor {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.exe);
         c.arg("--root").arg(self.root.path()).args(args);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.run().join("monitor.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.run().join("monitor.log"));
         c.stdin(Stdio::null()).stdout(Stdio::null());
         match log {
             Ok(f) => c.stderr(f),
@@ -167,7 +199,10 @@ impl Monitor {
             return;
         }
         let reply = match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Ping) => Reply { ok: true, message: std::process::id().to_string() },
+            Ok(Request::Ping) => Reply {
+                ok: true,
+                message: std::process::id().to_string(),
+            },
             Ok(Request::Start { id, exe }) => {
                 if let Some(exe) = exe {
                     self.follow_upgrade(&exe);
@@ -184,7 +219,10 @@ impl Monitor {
                 }
                 reply
             }
-            Err(e) => Reply { ok: false, message: format!("bad request: {e}") },
+            Err(e) => Reply {
+                ok: false,
+                message: format!("bad request: {e}"),
+            },
         };
         let mut w = &conn;
         let _ = writeln!(w, "{}", serde_json::to_string(&reply).unwrap_or_default());
@@ -194,12 +232,22 @@ impl Monitor {
     /// the new binary is bound (read-only) over the old one.
     fn follow_upgrade(&self, exe: &Path) {
         use std::os::unix::fs::MetadataExt;
-        let (Ok(new), Ok(cur)) = (std::fs::metadata(exe), std::fs::metadata(&self.exe)) else { return };
+        let (Ok(new), Ok(cur)) = (std::fs::metadata(exe), std::fs::metadata(&self.exe)) else {
+            return;
+        };
         if (new.dev(), new.ino()) == (cur.dev(), cur.ino()) {
             return;
         }
         let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-        if mount(Some(exe), &self.exe, None::<&str>, MsFlags::MS_BIND, None::<&str>).is_ok() {
+        if mount(
+            Some(exe),
+            &self.exe,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .is_ok()
+        {
             let _ = mount(None::<&str>, &self.exe, None::<&str>, ro, None::<&str>);
         }
     }
@@ -208,7 +256,12 @@ impl Monitor {
     fn start(&self, id: &str, adopt: bool) -> Reply {
         let (r, w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
             Ok(p) => p,
-            Err(e) => return Reply { ok: false, message: format!("pipe: {e}") },
+            Err(e) => {
+                return Reply {
+                    ok: false,
+                    message: format!("pipe: {e}"),
+                };
+            }
         };
         let mut args = vec!["__internal", "shim", id, "--ready-fd", "3"];
         if adopt {
@@ -232,7 +285,12 @@ impl Monitor {
                     ch.shims.insert(child.id() as i32, id.to_owned());
                     ch.last_busy = Some(Instant::now());
                 }
-                Err(e) => return Reply { ok: false, message: format!("start the shim: {e}") },
+                Err(e) => {
+                    return Reply {
+                        ok: false,
+                        message: format!("start the shim: {e}"),
+                    };
+                }
             }
         }
         drop(w);
@@ -242,24 +300,44 @@ impl Monitor {
         let _ = BufReader::new(f).read_line(&mut line);
         let line = line.trim();
         match line.strip_prefix("err ") {
-            Some(msg) => Reply { ok: false, message: msg.to_owned() },
-            None if line == "ok" => Reply { ok: true, message: String::new() },
-            None => Reply { ok: false, message: "the shim exited before the container started (see <root>/run/monitor.log)".into() },
+            Some(msg) => Reply {
+                ok: false,
+                message: msg.to_owned(),
+            },
+            None if line == "ok" => Reply {
+                ok: true,
+                message: String::new(),
+            },
+            None => Reply {
+                ok: false,
+                message:
+                    "the shim exited before the container started (see <root>/run/monitor.log)"
+                        .into(),
+            },
         }
     }
 
     fn daemon(&self, name: &str, args: &[String]) -> Reply {
         let mut ch = self.children.lock().unwrap();
         if ch.daemons.values().any(|n| n == name) {
-            return Reply { ok: true, message: "already running".into() };
+            return Reply {
+                ok: true,
+                message: "already running".into(),
+            };
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         match self.command(&refs).spawn() {
             Ok(c) => {
                 ch.daemons.insert(c.id() as i32, name.to_owned());
-                Reply { ok: true, message: String::new() }
+                Reply {
+                    ok: true,
+                    message: String::new(),
+                }
             }
-            Err(e) => Reply { ok: false, message: format!("start {name}: {e}") },
+            Err(e) => Reply {
+                ok: false,
+                message: format!("start {name}: {e}"),
+            },
         }
     }
 
@@ -271,16 +349,25 @@ impl Monitor {
         }
         let ch = self.children.lock().unwrap();
         if !ch.shims.is_empty() {
-            return Reply { ok: false, message: format!("{} container(s) still supervised", ch.shims.len()) };
+            return Reply {
+                ok: false,
+                message: format!("{} container(s) still supervised", ch.shims.len()),
+            };
         }
-        Reply { ok: true, message: String::new() }
+        Reply {
+            ok: true,
+            message: String::new(),
+        }
     }
 
     /// Stops the daemons, waits until they are reaped, and exits.
     fn exit(&self) -> ! {
         let ch = self.children.lock().unwrap();
         for pid in ch.daemons.keys() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
         let _ = std::fs::remove_file(socket_path(&self.root));
         // Reap the daemons we just stopped before leaving.
@@ -311,14 +398,19 @@ impl Monitor {
             // Peek first (WNOWAIT): the zombie's start time identifies it.
             let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
             // SAFETY: waitid fills `info`.
-            let r = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
+            let r =
+                unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
             if r != 0 {
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
             // SAFETY: filled by a successful waitid.
             let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
-            let exit_code = if code == libc::CLD_EXITED { status } else { 128 + status };
+            let exit_code = if code == libc::CLD_EXITED {
+                status
+            } else {
+                128 + status
+            };
             let identity = ProcessIdentity::of(pid);
             let (shim_of, daemon) = {
                 let mut ch = self.children.lock().unwrap();
@@ -358,7 +450,9 @@ impl Monitor {
         for id in ids {
             let dir = records.dir(&id);
             let Ok(st) = dir.read_state() else { continue };
-            let same = st.pid.is_some_and(|p| p.pid == pid && who.is_none_or(|w| w.start_time == p.start_time));
+            let same = st
+                .pid
+                .is_some_and(|p| p.pid == pid && who.is_none_or(|w| w.start_time == p.start_time));
             if same && st.status != Status::Exited {
                 let v = serde_json::json!({"pid": pid, "exit_code": exit_code});
                 let _ = berth_store::write_json(&dir.orphan_exit(), &v);
@@ -375,17 +469,29 @@ pub fn request(root: &Root, req: &Request) -> Result<Reply> {
         Ok(c) => c,
         Err(_) => {
             if matches!(req, Request::Shutdown) {
-                return Ok(Reply { ok: true, message: "not running".into() });
+                return Ok(Reply {
+                    ok: true,
+                    message: "not running".into(),
+                });
             }
             launch(root)?;
             connect_retry(&sock)?
         }
     };
     let mut w = &conn;
-    writeln!(w, "{}", serde_json::to_string(req).map_err(|e| RuntimeError::Other(e.to_string()))?).map_err(|e| RuntimeError::io(&sock, e))?;
+    writeln!(
+        w,
+        "{}",
+        serde_json::to_string(req).map_err(|e| RuntimeError::Other(e.to_string()))?
+    )
+    .map_err(|e| RuntimeError::io(&sock, e))?;
     let mut line = String::new();
-    BufReader::new(&conn).read_line(&mut line).map_err(|e| RuntimeError::io(&sock, e))?;
-    serde_json::from_str(&line).map_err(|_| RuntimeError::Other("the monitor closed the connection without answering".into()))
+    BufReader::new(&conn)
+        .read_line(&mut line)
+        .map_err(|e| RuntimeError::io(&sock, e))?;
+    serde_json::from_str(&line).map_err(|_| {
+        RuntimeError::Other("the monitor closed the connection without answering".into())
+    })
 }
 
 fn connect_retry(sock: &Path) -> Result<UnixStream> {
@@ -404,8 +510,12 @@ fn launch(root: &Root) -> Result<()> {
     Root::ensure_dir(&root.run())?;
     let exe = std::env::current_exe().map_err(|e| RuntimeError::io("/proc/self/exe", e))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--root").arg(root.path()).args(["__internal", "monitor"]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.arg("--root")
+        .arg(root.path())
+        .args(["__internal", "monitor"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -413,7 +523,8 @@ fn launch(root: &Root) -> Result<()> {
             Ok(())
         });
     }
-    cmd.spawn().map_err(|e| RuntimeError::Other(format!("start the berth monitor: {e}")))?;
+    cmd.spawn()
+        .map_err(|e| RuntimeError::Other(format!("start the berth monitor: {e}")))?;
     Ok(())
 }
 

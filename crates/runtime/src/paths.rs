@@ -26,9 +26,12 @@ pub fn secure_join(root: &Path, path: &str) -> Result<PathBuf> {
             Ok(m) if m.file_type().is_symlink() => {
                 links += 1;
                 if links > MAX_LINKS {
-                    return Err(RuntimeError::Other(format!("{path}: too many levels of symbolic links")));
+                    return Err(RuntimeError::Other(format!(
+                        "{path}: too many levels of symbolic links"
+                    )));
                 }
-                let target = std::fs::read_link(&candidate).map_err(|e| RuntimeError::io(&candidate, e))?;
+                let target =
+                    std::fs::read_link(&candidate).map_err(|e| RuntimeError::io(&candidate, e))?;
                 let target = target.to_string_lossy().into_owned();
                 if target.starts_with('/') {
                     done.clear();
@@ -68,8 +71,14 @@ mod tests {
         symlink("/", root.join("escape")).unwrap();
         symlink("../../..", root.join("usr/lib/up")).unwrap();
         symlink("usr/lib", root.join("lib")).unwrap();
-        assert_eq!(secure_join(root, "/escape/etc/passwd").unwrap(), root.join("etc/passwd"));
-        assert_eq!(secure_join(root, "/usr/lib/up/etc").unwrap(), root.join("etc"));
+        assert_eq!(
+            secure_join(root, "/escape/etc/passwd").unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            secure_join(root, "/usr/lib/up/etc").unwrap(),
+            root.join("etc")
+        );
         assert_eq!(secure_join(root, "/lib/x").unwrap(), root.join("usr/lib/x"));
         assert_eq!(secure_join(root, "/../../x").unwrap(), root.join("x"));
         symlink("loop", root.join("loop")).unwrap();

@@ -34,16 +34,26 @@ pub struct Runtime {
 /// Parses a signal name (`SIGTERM`, `TERM`, `15`).
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| RuntimeError::Other(format!("invalid signal: {s}")));
+        return Signal::try_from(n)
+            .map_err(|_| RuntimeError::Other(format!("invalid signal: {s}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| RuntimeError::Other(format!("invalid signal: {s}")))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| RuntimeError::Other(format!("invalid signal: {s}")))
 }
 
 impl Runtime {
     pub fn open(root: &Root) -> Runtime {
-        Runtime { root: root.clone(), records: Records::new(root), volumes: Volumes::new(root) }
+        Runtime {
+            root: root.clone(),
+            records: Records::new(root),
+            volumes: Volumes::new(root),
+        }
     }
 
     pub fn root(&self) -> &Root {
@@ -65,7 +75,11 @@ impl Runtime {
     /// Creates a container (not started). Anonymous volumes get their names
     /// here; named volumes are created if missing, as Docker does.
     pub fn create(&self, mut config: ContainerConfig) -> Result<ContainerConfig> {
-        for m in config.mounts.iter_mut().filter(|m| m.kind == MountKind::Volume) {
+        for m in config
+            .mounts
+            .iter_mut()
+            .filter(|m| m.kind == MountKind::Volume)
+        {
             match &m.source {
                 Some(name) => {
                     self.volumes.ensure(name, BTreeMap::new(), false)?;
@@ -84,7 +98,10 @@ impl Runtime {
     pub fn inspect(&self, key: &str) -> Result<Container> {
         let id = self.resolve(key)?;
         let d = self.records.dir(&id);
-        Ok(Container { config: d.read_config()?, state: d.read_state()?.observed() })
+        Ok(Container {
+            config: d.read_config()?,
+            state: d.read_state()?.observed(),
+        })
     }
 
     pub fn list(&self) -> Result<Vec<Container>> {
@@ -93,7 +110,10 @@ impl Runtime {
             let d = self.records.dir(&id);
             // A record being removed at this very moment is skipped.
             if let (Ok(config), Ok(state)) = (d.read_config(), d.read_state()) {
-                out.push(Container { config, state: state.observed() });
+                out.push(Container {
+                    config,
+                    state: state.observed(),
+                });
             }
         }
         Ok(out)
@@ -109,7 +129,13 @@ impl Runtime {
         }
         let _ = std::fs::remove_file(d.stop_marker());
         let exe = std::env::current_exe().ok();
-        let reply = monitor::request(&self.root, &Request::Start { id: id.clone(), exe })?;
+        let reply = monitor::request(
+            &self.root,
+            &Request::Start {
+                id: id.clone(),
+                exe,
+            },
+        )?;
         if !reply.ok {
             return Err(RuntimeError::Other(reply.message));
         }
@@ -134,7 +160,7 @@ impl Runtime {
                 return false;
             }
             let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-            let ms = PollTimeout::try_from(left.as_millis().min(60_000) as u16).unwrap_or(PollTimeout::MAX);
+            let ms = PollTimeout::from(left.as_millis().min(60_000) as u16);
             let _ = poll(&mut fds, ms);
         }
     }
@@ -164,7 +190,9 @@ impl Runtime {
         let st = d.read_state()?.observed();
         if let Some(pid) = st.pid.filter(|p| st.status.is_active() && p.is_running()) {
             let sig = parse_signal(config.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
-            let grace = timeout.unwrap_or_else(|| Duration::from_secs_f64(config.stop_grace_period.unwrap_or(10.0)));
+            let grace = timeout.unwrap_or_else(|| {
+                Duration::from_secs_f64(config.stop_grace_period.unwrap_or(10.0))
+            });
             let _ = kill(Pid::from_raw(pid.pid), sig);
             if !self.wait_for_exit(pid, grace) {
                 // Killing pid 1 of the pid namespace takes every process in it.
@@ -182,11 +210,19 @@ impl Runtime {
         let d = self.records.dir(&id);
         let config = d.read_config()?;
         let st = d.read_state()?.observed();
-        let pid = st.pid.filter(|p| st.status.is_active() && p.is_running()).ok_or_else(|| {
-            RuntimeError::Other(format!("cannot kill container: {}: container {} is not running", config.name, &id[..12]))
-        })?;
+        let pid = st
+            .pid
+            .filter(|p| st.status.is_active() && p.is_running())
+            .ok_or_else(|| {
+                RuntimeError::Other(format!(
+                    "cannot kill container: {}: container {} is not running",
+                    config.name,
+                    &id[..12]
+                ))
+            })?;
         let sig = parse_signal(signal)?;
-        kill(Pid::from_raw(pid.pid), sig).map_err(|e| RuntimeError::Other(format!("kill {}: {e}", config.name)))?;
+        kill(Pid::from_raw(pid.pid), sig)
+            .map_err(|e| RuntimeError::Other(format!("kill {}: {e}", config.name)))?;
         Ok(())
     }
 
@@ -255,7 +291,12 @@ impl Runtime {
         Ok(self
             .list()?
             .into_iter()
-            .filter(|c| c.config.mounts.iter().any(|m| m.kind == MountKind::Volume && m.source.as_deref() == Some(name)))
+            .filter(|c| {
+                c.config
+                    .mounts
+                    .iter()
+                    .any(|m| m.kind == MountKind::Volume && m.source.as_deref() == Some(name))
+            })
             .map(|c| c.config.name)
             .collect())
     }

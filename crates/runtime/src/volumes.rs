@@ -29,7 +29,9 @@ pub struct Volumes {
 
 impl Volumes {
     pub fn new(root: &Root) -> Volumes {
-        Volumes { dir: root.volumes() }
+        Volumes {
+            dir: root.volumes(),
+        }
     }
 
     pub fn data(&self, name: &str) -> PathBuf {
@@ -45,7 +47,12 @@ impl Volumes {
     }
 
     /// Creates the volume if it does not exist; returns it either way.
-    pub fn ensure(&self, name: &str, labels: BTreeMap<String, String>, anonymous: bool) -> Result<Volume> {
+    pub fn ensure(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+        anonymous: bool,
+    ) -> Result<Volume> {
         if let Some(v) = self.get(name)? {
             return Ok(v);
         }
@@ -55,7 +62,12 @@ impl Volumes {
             )));
         }
         Root::ensure_dir(&self.data(name))?;
-        let v = Volume { name: name.to_owned(), labels, created_at: crate::state::now_rfc3339(), anonymous };
+        let v = Volume {
+            name: name.to_owned(),
+            labels,
+            created_at: crate::state::now_rfc3339(),
+            anonymous,
+        };
         berth_store::write_json(&self.record(name), &v)?;
         Ok(v)
     }
@@ -87,7 +99,10 @@ impl Volumes {
             return Err(RuntimeError::Other(format!("get {name}: no such volume")));
         }
         if !users.is_empty() {
-            return Err(RuntimeError::Other(format!("remove {name}: volume is in use - [{}]", users.join(", "))));
+            return Err(RuntimeError::Other(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
         }
         remove_tree(&self.dir.join(name))
     }
@@ -104,7 +119,11 @@ mod tests {
         v.ensure("data", BTreeMap::new(), false).unwrap();
         std::fs::write(v.data("data").join("f"), b"x").unwrap();
         v.ensure("data", BTreeMap::new(), false).unwrap();
-        assert_eq!(std::fs::read(v.data("data").join("f")).unwrap(), b"x", "ensure keeps data");
+        assert_eq!(
+            std::fs::read(v.data("data").join("f")).unwrap(),
+            b"x",
+            "ensure keeps data"
+        );
         let a = v.anonymous().unwrap();
         assert!(a.anonymous);
         assert_eq!(v.list().unwrap().len(), 2);

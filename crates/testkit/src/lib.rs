@@ -5,6 +5,7 @@
 
 pub mod busybox;
 pub mod host;
+pub mod netns;
 pub mod oci;
 pub mod registry;
 

@@ -57,27 +57,39 @@ pub enum ContainerCommand {
 
 pub fn run(g: &Global, cmd: ContainerCommand) -> anyhow::Result<i32> {
     let rt = Runtime::open(&g.root());
-    let each = |names: &[String], f: &dyn Fn(&str) -> berth_runtime::Result<()>| -> anyhow::Result<i32> {
-        let mut code = 0;
-        for n in names {
-            match f(n) {
-                Ok(()) => println!("{n}"),
-                Err(e) => {
-                    eprintln!("Error response from daemon: {e}");
-                    code = 1;
+    let each =
+        |names: &[String], f: &dyn Fn(&str) -> berth_runtime::Result<()>| -> anyhow::Result<i32> {
+            let mut code = 0;
+            for n in names {
+                match f(n) {
+                    Ok(()) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("Error response from daemon: {e}");
+                        code = 1;
+                    }
                 }
             }
-        }
-        Ok(code)
-    };
+            Ok(code)
+        };
     match cmd {
         ContainerCommand::Run(a) => run::run(g, &rt, a, true),
         ContainerCommand::Create(a) => run::run(g, &rt, a, false),
         ContainerCommand::Start { containers } => each(&containers, &|c| rt.start(c)),
-        ContainerCommand::Stop { time, containers } => each(&containers, &|c| rt.stop(c, time.map(Duration::from_secs))),
-        ContainerCommand::Kill { signal, containers } => each(&containers, &|c| rt.kill(c, &signal)),
-        ContainerCommand::Rm { force, volumes, containers } => each(&containers, &|c| rt.remove(c, force, volumes)),
-        ContainerCommand::Rename { container, new_name } => {
+        ContainerCommand::Stop { time, containers } => {
+            each(&containers, &|c| rt.stop(c, time.map(Duration::from_secs)))
+        }
+        ContainerCommand::Kill { signal, containers } => {
+            each(&containers, &|c| rt.kill(c, &signal))
+        }
+        ContainerCommand::Rm {
+            force,
+            volumes,
+            containers,
+        } => each(&containers, &|c| rt.remove(c, force, volumes)),
+        ContainerCommand::Rename {
+            container,
+            new_name,
+        } => {
             rt.rename(&container, &new_name)?;
             Ok(0)
         }

@@ -27,7 +27,11 @@ pub enum InternalCommand {
 pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
     match cmd {
         InternalCommand::Monitor => Ok(berth_runtime::monitor::main(g.root())),
-        InternalCommand::Shim { id, ready_fd, adopt } => {
+        InternalCommand::Shim {
+            id,
+            ready_fd,
+            adopt,
+        } => {
             // SAFETY: the monitor hands us this descriptor and nobody else uses it.
             let ready = unsafe { berth_runtime::shim::Ready::from_raw(ready_fd) };
             Ok(berth_runtime::shim::main(g.root(), &id, adopt, ready))

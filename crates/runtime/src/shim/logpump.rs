@@ -31,9 +31,25 @@ const MAX_LINE: usize = 16 * 1024;
 
 impl LogPump {
     pub fn new(dir: &ContainerDir, enabled: bool) -> LogPump {
-        let offsets = berth_store::read_json_opt(&dir.log_offsets()).ok().flatten().unwrap_or_default();
-        let log = enabled.then(|| OpenOptions::new().create(true).append(true).open(dir.log()).ok()).flatten();
-        LogPump { dir: dir.clone(), offsets, partial: [Vec::new(), Vec::new()], log }
+        let offsets = berth_store::read_json_opt(&dir.log_offsets())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let log = enabled
+            .then(|| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.log())
+                    .ok()
+            })
+            .flatten();
+        LogPump {
+            dir: dir.clone(),
+            offsets,
+            partial: [Vec::new(), Vec::new()],
+            log,
+        }
     }
 
     /// Reads whatever is new in both streams; returns whether anything was.
@@ -48,8 +64,14 @@ impl LogPump {
 
     fn pump_stream(&mut self, i: usize) -> bool {
         let name = ["stdout", "stderr"][i];
-        let Ok(mut f) = File::open(self.dir.raw(name)) else { return false };
-        let off = if i == 0 { self.offsets.stdout } else { self.offsets.stderr };
+        let Ok(mut f) = File::open(self.dir.raw(name)) else {
+            return false;
+        };
+        let off = if i == 0 {
+            self.offsets.stdout
+        } else {
+            self.offsets.stderr
+        };
         if f.seek(SeekFrom::Start(off)).is_err() {
             return false;
         }
@@ -62,9 +84,18 @@ impl LogPump {
         // Give back the space of what was consumed (the file keeps its size).
         // SAFETY: fallocate on our own fd with valid offsets.
         unsafe {
-            libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, 0, new_off as i64);
+            libc::fallocate(
+                f.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                0,
+                new_off as i64,
+            );
         }
-        if i == 0 { self.offsets.stdout = new_off } else { self.offsets.stderr = new_off }
+        if i == 0 {
+            self.offsets.stdout = new_off
+        } else {
+            self.offsets.stderr = new_off
+        }
         true
     }
 
@@ -82,7 +113,9 @@ impl LogPump {
             partial.push(b);
             if b == b'\n' || partial.len() >= MAX_LINE {
                 let line = String::from_utf8_lossy(partial).into_owned();
-                out.push_str(&serde_json::json!({"log": line, "stream": stream, "time": time}).to_string());
+                out.push_str(
+                    &serde_json::json!({"log": line, "stream": stream, "time": time}).to_string(),
+                );
                 out.push('\n');
                 partial.clear();
             }
@@ -98,7 +131,11 @@ impl LogPump {
                 self.partial[i].clear();
                 if let Some(log) = self.log.as_mut() {
                     let stream = ["stdout", "stderr"][i];
-                    let _ = writeln!(log, "{}", serde_json::json!({"log": line, "stream": stream, "time": now_rfc3339()}));
+                    let _ = writeln!(
+                        log,
+                        "{}",
+                        serde_json::json!({"log": line, "stream": stream, "time": now_rfc3339()})
+                    );
                 }
             }
         }

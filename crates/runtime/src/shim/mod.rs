@@ -72,9 +72,15 @@ pub fn main(root: Root, id: &str, adopt: bool, mut ready: Ready) -> i32 {
 fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).map_err(|e| RuntimeError::Other(format!("sigprocmask: {e}")))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .map_err(|e| RuntimeError::Other(format!("sigprocmask: {e}")))?;
     // The shim must outlive terminals and stray signals aimed at its session.
-    for s in [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM, Signal::SIGPIPE] {
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGPIPE,
+    ] {
         // SAFETY: ignoring a signal has no preconditions.
         unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigIgn) }.ok();
     }
@@ -83,7 +89,18 @@ fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
     let config = dir.read_config()?;
     let state = dir.read_state()?;
     let pump = LogPump::new(&dir, config.logging.enabled());
-    let mut shim = Shim { root, dir, config, state, pump, pid: None, pidfd: None, pty: None, started: Instant::now(), restart_at: None };
+    let mut shim = Shim {
+        root,
+        dir,
+        config,
+        state,
+        pump,
+        pid: None,
+        pidfd: None,
+        pty: None,
+        started: Instant::now(),
+        restart_at: None,
+    };
     shim.state.shim = Some(ProcessIdentity::current());
     if adopt {
         shim.adopt()?;
@@ -131,12 +148,18 @@ impl Shim {
 
     fn adopt(&mut self) -> Result<()> {
         let pid = self.state.pid.filter(|p| p.is_running()).ok_or_else(|| {
-            RuntimeError::container(&self.config.name, "nothing to adopt: the container is not running")
+            RuntimeError::container(
+                &self.config.name,
+                "nothing to adopt: the container is not running",
+            )
         })?;
         // SAFETY: pidfd_open has no memory-safety preconditions.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.pid, 0) };
         if fd < 0 {
-            return Err(RuntimeError::container(&self.config.name, format!("pidfd_open: {}", std::io::Error::last_os_error())));
+            return Err(RuntimeError::container(
+                &self.config.name,
+                format!("pidfd_open: {}", std::io::Error::last_os_error()),
+            ));
         }
         // SAFETY: a new descriptor we own.
         self.pidfd = Some(unsafe { OwnedFd::from_raw_fd(fd as i32) });
@@ -157,7 +180,9 @@ impl Shim {
                 return Ok(());
             }
             let timeout = match self.restart_at {
-                Some(at) => at.saturating_duration_since(Instant::now()).min(Duration::from_secs(1)),
+                Some(at) => at
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_secs(1)),
                 None => Duration::from_secs(1),
             };
             let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
@@ -173,7 +198,7 @@ impl Shim {
             for f in &extra {
                 fds.push(PollFd::new(*f, PollFlags::POLLIN));
             }
-            let ms = PollTimeout::try_from(timeout.as_millis().min(1000) as u16).unwrap_or(PollTimeout::NONE);
+            let ms = PollTimeout::from(timeout.as_millis().min(1000) as u16);
             let _ = poll(&mut fds, ms);
             if let Some(i) = &inotify {
                 while i.read_events().is_ok_and(|e| !e.is_empty()) {}
@@ -213,8 +238,12 @@ impl Shim {
     fn reap(&mut self) {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if Some(pid.as_raw()) == self.pid => self.after_exit(code),
-                Ok(WaitStatus::Signaled(pid, s, _)) if Some(pid.as_raw()) == self.pid => self.after_exit(128 + s as i32),
+                Ok(WaitStatus::Exited(pid, code)) if Some(pid.as_raw()) == self.pid => {
+                    self.after_exit(code)
+                }
+                Ok(WaitStatus::Signaled(pid, s, _)) if Some(pid.as_raw()) == self.pid => {
+                    self.after_exit(128 + s as i32)
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             }
@@ -231,7 +260,9 @@ impl Shim {
         self.pidfd = None;
         let deadline = Instant::now() + Duration::from_secs(2);
         let code = loop {
-            if let Ok(Some(v)) = berth_store::read_json_opt::<serde_json::Value>(&self.dir.orphan_exit()) {
+            if let Ok(Some(v)) =
+                berth_store::read_json_opt::<serde_json::Value>(&self.dir.orphan_exit())
+            {
                 break v["exit_code"].as_i64().unwrap_or(255) as i32;
             }
             if Instant::now() > deadline {
@@ -250,7 +281,13 @@ impl Shim {
         self.state.finished_at = Some(now_rfc3339());
         let stopped = self.dir.stop_marker().exists();
         let ran = self.started.elapsed();
-        match restart::decide(self.config.restart, code, self.state.restart_count, stopped, ran) {
+        match restart::decide(
+            self.config.restart,
+            code,
+            self.state.restart_count,
+            stopped,
+            ran,
+        ) {
             Some(delay) => {
                 self.state.status = Status::Restarting;
                 self.state.restart_count += 1;

@@ -7,7 +7,13 @@ use crate::config::RestartPolicy;
 /// `Some(delay)` to restart after `delay`. Docker-like backoff: 100 ms,
 /// doubling per consecutive restart, at most a minute, back to 100 ms once
 /// the container had run for 10 s.
-pub fn decide(policy: RestartPolicy, code: i32, restarts: u32, stopped_by_user: bool, ran: Duration) -> Option<Duration> {
+pub fn decide(
+    policy: RestartPolicy,
+    code: i32,
+    restarts: u32,
+    stopped_by_user: bool,
+    ran: Duration,
+) -> Option<Duration> {
     if stopped_by_user {
         return None;
     }
@@ -19,7 +25,11 @@ pub fn decide(policy: RestartPolicy, code: i32, restarts: u32, stopped_by_user: 
     if !again {
         return None;
     }
-    let step = if ran >= Duration::from_secs(10) { 0 } else { restarts.min(10) };
+    let step = if ran >= Duration::from_secs(10) {
+        0
+    } else {
+        restarts.min(10)
+    };
     Some((Duration::from_millis(100) * 2u32.pow(step)).min(Duration::from_secs(60)))
 }
 
@@ -33,10 +43,20 @@ mod tests {
     fn policies() {
         assert_eq!(decide(RestartPolicy::No, 1, 0, false, SHORT), None);
         assert!(decide(RestartPolicy::Always, 0, 0, false, SHORT).is_some());
-        assert_eq!(decide(RestartPolicy::Always, 0, 0, true, SHORT), None, "a user stop wins");
-        assert_eq!(decide(RestartPolicy::OnFailure(None), 0, 0, false, SHORT), None);
+        assert_eq!(
+            decide(RestartPolicy::Always, 0, 0, true, SHORT),
+            None,
+            "a user stop wins"
+        );
+        assert_eq!(
+            decide(RestartPolicy::OnFailure(None), 0, 0, false, SHORT),
+            None
+        );
         assert!(decide(RestartPolicy::OnFailure(Some(2)), 1, 1, false, SHORT).is_some());
-        assert_eq!(decide(RestartPolicy::OnFailure(Some(2)), 1, 2, false, SHORT), None);
+        assert_eq!(
+            decide(RestartPolicy::OnFailure(Some(2)), 1, 2, false, SHORT),
+            None
+        );
     }
 
     #[test]
@@ -45,6 +65,9 @@ mod tests {
         assert_eq!(d(0), Duration::from_millis(100));
         assert_eq!(d(3), Duration::from_millis(800));
         assert_eq!(d(20), Duration::from_secs(60));
-        assert_eq!(decide(RestartPolicy::Always, 1, 5, false, Duration::from_secs(11)), Some(Duration::from_millis(100)));
+        assert_eq!(
+            decide(RestartPolicy::Always, 1, 5, false, Duration::from_secs(11)),
+            Some(Duration::from_millis(100))
+        );
     }
 }

@@ -50,13 +50,20 @@ pub enum Never {}
 /// ignored dispositions survive exec, so the payload gets defaults back.
 fn reset_signals() {
     for s in nix::sys::signal::Signal::iterator() {
-        if matches!(s, nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP) {
+        if matches!(
+            s,
+            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP
+        ) {
             continue;
         }
         // SAFETY: restoring the default disposition has no preconditions.
         let _ = unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigDfl) };
     }
-    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
 }
 
 fn setup(a: &ChildArgs) -> ChildResult<Never> {
@@ -73,14 +80,22 @@ fn setup(a: &ChildArgs) -> ChildResult<Never> {
     }
     setsid().map_err(|e| format!("setsid: {e}"))?;
     let c = a.config;
-    let hostname = if c.hostname.is_empty() { &c.id[..12.min(c.id.len())] } else { c.hostname.as_str() };
+    let hostname = if c.hostname.is_empty() {
+        &c.id[..12.min(c.id.len())]
+    } else {
+        c.hostname.as_str()
+    };
     if !matches!(c.network, NetworkMode::Host) {
         sethostname(hostname).map_err(|e| format!("sethostname: {e}"))?;
         if let Some(d) = &c.domainname {
-            let cs = CString::new(d.as_str()).map_err(|_| "domainname contains a NUL byte".to_string())?;
+            let cs = CString::new(d.as_str())
+                .map_err(|_| "domainname contains a NUL byte".to_string())?;
             // SAFETY: valid C string and length.
             if unsafe { libc::setdomainname(cs.as_ptr(), d.len()) } != 0 {
-                return Err(format!("setdomainname: {}", std::io::Error::last_os_error()));
+                return Err(format!(
+                    "setdomainname: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
         }
     }
@@ -94,13 +109,20 @@ fn setup(a: &ChildArgs) -> ChildResult<Never> {
     }
     rootfs::harden(c)?;
     let user = super::identity::apply(c)?;
-    let cwd = if c.process.cwd.is_empty() { "/" } else { c.process.cwd.as_str() };
+    let cwd = if c.process.cwd.is_empty() {
+        "/"
+    } else {
+        c.process.cwd.as_str()
+    };
     nix::unistd::chdir(cwd).map_err(|e| format!("chdir {cwd}: {e}"))?;
     let env = environment(c, &user.home);
-    let argv0 = c.process.args.first().ok_or("no command given: the image has no Cmd or Entrypoint and none was set")?;
-    let path = lookup(argv0, &env).ok_or_else(|| {
-        format!("exec: \"{argv0}\": executable file not found in $PATH")
-    })?;
+    let argv0 = c
+        .process
+        .args
+        .first()
+        .ok_or("no command given: the image has no Cmd or Entrypoint and none was set")?;
+    let path = lookup(argv0, &env)
+        .ok_or_else(|| format!("exec: \"{argv0}\": executable file not found in $PATH"))?;
     stdio(a)?;
     mark_cloexec(a.errors.as_raw_fd());
     reset_signals();
@@ -117,7 +139,12 @@ fn environment(c: &ContainerConfig, home: &str) -> Vec<String> {
         env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     }
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-        env.push(format!("HOSTNAME={}", nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()));
+        env.push(format!(
+            "HOSTNAME={}",
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
     }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
@@ -133,12 +160,18 @@ pub fn lookup(cmd: &str, env: &[String]) -> Option<String> {
     if cmd.contains('/') {
         return Some(cmd.to_owned());
     }
-    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/bin:/bin");
-    path.split(':').map(|d| format!("{}/{cmd}", if d.is_empty() { "." } else { d })).find(|p| {
-        let c = CString::new(p.as_str()).unwrap_or_default();
-        // SAFETY: valid C string.
-        unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
-    })
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/bin:/bin");
+    path.split(':')
+        .map(|d| format!("{}/{cmd}", if d.is_empty() { "." } else { d }))
+        .find(|p| {
+            let c = CString::new(p.as_str()).unwrap_or_default();
+            // SAFETY: valid C string.
+            unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+        })
 }
 
 fn stdio(a: &ChildArgs) -> ChildResult {
@@ -153,7 +186,10 @@ fn stdio(a: &ChildArgs) -> ChildResult {
     if a.tty {
         // SAFETY: fd 0 is the pty slave and we lead a new session.
         if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
-            return Err(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "set controlling terminal: {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     Ok(())
@@ -163,7 +199,14 @@ fn stdio(a: &ChildArgs) -> ChildResult {
 /// of the host (an open directory, a socket) may leak in (CVE-2024-21626).
 fn mark_cloexec(keep: RawFd) {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r != 0 {
         for fd in 3..1024 {
             if fd != keep {
@@ -175,7 +218,9 @@ fn mark_cloexec(keep: RawFd) {
 }
 
 pub fn cstrings(v: &[String]) -> ChildResult<Vec<CString>> {
-    v.iter().map(|s| CString::new(s.as_str()).map_err(|_| format!("{s:?} contains a NUL byte"))).collect()
+    v.iter()
+        .map(|s| CString::new(s.as_str()).map_err(|_| format!("{s:?} contains a NUL byte")))
+        .collect()
 }
 
 pub fn exec(path: &str, args: &[String], env: &[String]) -> ChildResult<Never> {

@@ -36,7 +36,9 @@ fn group_id(name: &str) -> Option<u32> {
     let data = std::fs::read_to_string("/etc/group").ok()?;
     data.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 3 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+        (f.len() >= 3 && f[0] == name)
+            .then(|| f[2].parse().ok())
+            .flatten()
     })
 }
 
@@ -46,7 +48,9 @@ fn member_groups(user: &str) -> Vec<u32> {
     data.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 4 && f[3].split(',').any(|m| m == user)).then(|| f[2].parse().ok()).flatten()
+            (f.len() >= 4 && f[3].split(',').any(|m| m == user))
+                .then(|| f[2].parse().ok())
+                .flatten()
         })
         .collect()
 }
@@ -64,21 +68,38 @@ pub fn resolve(spec: &str, group_add: &[String]) -> ChildResult<(User, Vec<u32>)
             None => (uid, 0, "/".to_owned(), String::new()),
         },
         Err(_) => {
-            let (uid, gid, home) = passwd_entry(u, None).ok_or_else(|| format!("unable to find user {u}: no matching entries in passwd file"))?;
+            let (uid, gid, home) = passwd_entry(u, None).ok_or_else(|| {
+                format!("unable to find user {u}: no matching entries in passwd file")
+            })?;
             (uid, gid, home, u.to_owned())
         }
     };
     if let Some(g) = g {
-        gid = group_id(g).ok_or_else(|| format!("unable to find group {g}: no matching entries in group file"))?;
+        gid = group_id(g).ok_or_else(|| {
+            format!("unable to find group {g}: no matching entries in group file")
+        })?;
     }
     let mut groups = vec![gid];
-    let user_name = if name.is_empty() { passwd_name(uid) } else { name };
+    let user_name = if name.is_empty() {
+        passwd_name(uid)
+    } else {
+        name
+    };
     groups.extend(member_groups(&user_name));
     for g in group_add {
-        groups.push(group_id(g).ok_or_else(|| format!("unable to find group {g}: no matching entries in group file"))?);
+        groups.push(group_id(g).ok_or_else(|| {
+            format!("unable to find group {g}: no matching entries in group file")
+        })?);
     }
     groups.dedup();
-    Ok((User { uid, gid, home: if home.is_empty() { "/".into() } else { home } }, groups))
+    Ok((
+        User {
+            uid,
+            gid,
+            home: if home.is_empty() { "/".into() } else { home },
+        },
+        groups,
+    ))
 }
 
 fn passwd_name(uid: u32) -> String {

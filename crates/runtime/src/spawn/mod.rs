@@ -29,7 +29,9 @@ use crate::records::{ContainerDir, Records};
 
 /// Default `/etc/hosts` when the caller gives none.
 pub fn default_hosts(hostname: &str) -> String {
-    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n")
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+    )
 }
 
 /// Default `/etc/resolv.conf`: the host's, without loopback resolvers (which
@@ -58,7 +60,11 @@ pub fn default_resolv_conf() -> String {
 
 /// The container's hostname (its short id unless set).
 pub fn hostname(config: &ContainerConfig) -> String {
-    if config.hostname.is_empty() { config.id[..12.min(config.id.len())].to_owned() } else { config.hostname.clone() }
+    if config.hostname.is_empty() {
+        config.id[..12.min(config.id.len())].to_owned()
+    } else {
+        config.hostname.clone()
+    }
 }
 
 /// Writes `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` of the container.
@@ -67,7 +73,9 @@ pub fn write_name_files(config: &ContainerConfig, dir: &ContainerDir) -> Result<
     let hosts = config.hosts.clone().unwrap_or_else(|| default_hosts(&host));
     let resolv = match (&config.resolv_conf, &config.network) {
         (Some(r), _) => r.clone(),
-        (None, NetworkMode::Host) => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        (None, NetworkMode::Host) => {
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+        }
         (None, _) => default_resolv_conf(),
     };
     berth_store::atomic_write(&dir.hosts(), hosts.as_bytes())?;
@@ -96,7 +104,11 @@ pub struct Spawned {
 
 /// Starts `config`'s process. `wire` runs while the child waits in its new
 /// namespaces (join its cgroup, attach its network); an error there kills it.
-pub fn spawn(root: &Root, config: &ContainerConfig, wire: &mut dyn FnMut(i32) -> std::result::Result<(), String>) -> Result<Spawned> {
+pub fn spawn(
+    root: &Root,
+    config: &ContainerConfig,
+    wire: &mut dyn FnMut(i32) -> std::result::Result<(), String>,
+) -> Result<Spawned> {
     let records = Records::new(root);
     let dir = records.dir(&config.id);
     write_name_files(config, &dir)?;
@@ -105,28 +117,51 @@ pub fn spawn(root: &Root, config: &ContainerConfig, wire: &mut dyn FnMut(i32) ->
     let volumes = root.volumes();
     let stdin = File::open("/dev/null").map_err(|e| RuntimeError::io("/dev/null", e))?;
     let (stdout, stderr, pty) = if config.process.tty {
-        let p = nix::pty::openpty(None, None).map_err(|e| RuntimeError::container(&config.name, format!("openpty: {e}")))?;
+        let p = nix::pty::openpty(None, None)
+            .map_err(|e| RuntimeError::container(&config.name, format!("openpty: {e}")))?;
         let slave: File = p.slave.into();
-        (slave.try_clone().map_err(|e| RuntimeError::io("pty", e))?, slave, Some(p.master))
+        (
+            slave.try_clone().map_err(|e| RuntimeError::io("pty", e))?,
+            slave,
+            Some(p.master),
+        )
     } else {
         let on = config.logging.enabled();
-        (open_out(&dir.raw("stdout"), on)?, open_out(&dir.raw("stderr"), on)?, None)
+        (
+            open_out(&dir.raw("stdout"), on)?,
+            open_out(&dir.raw("stderr"), on)?,
+            None,
+        )
     };
-    let stdin_fd = if config.process.tty { stdout.as_raw_fd() } else { stdin.as_raw_fd() };
+    let stdin_fd = if config.process.tty {
+        stdout.as_raw_fd()
+    } else {
+        stdin.as_raw_fd()
+    };
     let join_netns = match &config.network {
         NetworkMode::Container(other) => {
             let st = records.dir(other).read_state()?.observed();
             let pid = st.pid.filter(|_| st.status.is_active()).ok_or_else(|| {
-                RuntimeError::container(&config.name, format!("cannot join the network of container {other}: it is not running"))
+                RuntimeError::container(
+                    &config.name,
+                    format!("cannot join the network of container {other}: it is not running"),
+                )
             })?;
             let p = format!("/proc/{}/ns/net", pid.pid);
-            Some(OwnedFd::from(File::open(&p).map_err(|e| RuntimeError::io(&p, e))?))
+            Some(OwnedFd::from(
+                File::open(&p).map_err(|e| RuntimeError::io(&p, e))?,
+            ))
         }
         _ => None,
     };
-    let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::container(&config.name, format!("pipe: {e}")))?;
-    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| RuntimeError::container(&config.name, format!("pipe: {e}")))?;
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| RuntimeError::container(&config.name, format!("pipe: {e}")))?;
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| RuntimeError::container(&config.name, format!("pipe: {e}")))?;
+    let mut flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
     if matches!(config.network, NetworkMode::None | NetworkMode::Bridge(_)) {
         flags |= CloneFlags::CLONE_NEWNET;
     }
@@ -144,8 +179,15 @@ pub fn spawn(root: &Root, config: &ContainerConfig, wire: &mut dyn FnMut(i32) ->
     let mut stack = vec![0u8; 1 << 20];
     // SAFETY: the shim is single-threaded; the child runs `child::run`, which
     // execs or _exits and never returns into our code.
-    let pid = unsafe { nix::sched::clone(Box::new(|| child::run(&args)), &mut stack, flags, Some(Signal::SIGCHLD as i32)) }
-        .map_err(|e| RuntimeError::container(&config.name, format!("clone: {e}")))?;
+    let pid = unsafe {
+        nix::sched::clone(
+            Box::new(|| child::run(&args)),
+            &mut stack,
+            flags,
+            Some(Signal::SIGCHLD as i32),
+        )
+    }
+    .map_err(|e| RuntimeError::container(&config.name, format!("clone: {e}")))?;
     drop(sync_r);
     drop(err_w);
     drop((stdout, stderr, stdin));
@@ -158,7 +200,9 @@ pub fn spawn(root: &Root, config: &ContainerConfig, wire: &mut dyn FnMut(i32) ->
         return Err(fail(e));
     }
     if write(&sync_w, &[1]).is_err() {
-        return Err(fail("the container process died before it was released".into()));
+        return Err(fail(
+            "the container process died before it was released".into(),
+        ));
     }
     drop(sync_w);
     let mut msg = Vec::new();
@@ -171,9 +215,15 @@ pub fn spawn(root: &Root, config: &ContainerConfig, wire: &mut dyn FnMut(i32) ->
     }
     if !msg.is_empty() {
         let _ = waitpid(pid, None);
-        return Err(RuntimeError::container(&config.name, String::from_utf8_lossy(&msg).into_owned()));
+        return Err(RuntimeError::container(
+            &config.name,
+            String::from_utf8_lossy(&msg).into_owned(),
+        ));
     }
-    Ok(Spawned { pid: pid.as_raw(), pty })
+    Ok(Spawned {
+        pid: pid.as_raw(),
+        pty,
+    })
 }
 
 /// Pid helper for callers.

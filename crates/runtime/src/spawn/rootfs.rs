@@ -22,8 +22,16 @@ fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: impl FnOnce() -> String) 
     r.map_err(|e| format!("{}: {e}", what()))
 }
 
-fn mnt(src: &str, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> ChildResult {
-    ctx(mount(Some(src), target, fstype, flags, data), || format!("mount {src} on {}", target.display()))
+fn mnt(
+    src: &str,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> ChildResult {
+    ctx(mount(Some(src), target, fstype, flags, data), || {
+        format!("mount {src} on {}", target.display())
+    })
 }
 
 /// Docker's default masked paths (hidden behind /dev/null or an empty tmpfs).
@@ -43,13 +51,30 @@ pub const MASKED: &[&str] = &[
 ];
 
 /// Docker's default read-only paths.
-pub const READ_ONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READ_ONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Everything up to and including `pivot_root`. `volumes` maps a volume name
 /// to its data directory on the host.
-pub fn build(config: &ContainerConfig, dir: &ContainerDir, volumes: &Path, empty: &Path) -> ChildResult {
+pub fn build(
+    config: &ContainerConfig,
+    dir: &ContainerDir,
+    volumes: &Path,
+    empty: &Path,
+) -> ChildResult {
     // Nothing we mount may propagate back to the host.
-    mnt("none", Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None)?;
+    mnt(
+        "none",
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None,
+    )?;
     let root = dir.rootfs();
     overlay(config, dir, &root, empty)?;
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -57,17 +82,29 @@ pub fn build(config: &ContainerConfig, dir: &ContainerDir, volumes: &Path, empty
     mnt("proc", &proc_dir, Some("proc"), nosuid, None)?;
     dev(config, &root)?;
     let sys = ensure_dir(&root, "/sys")?;
-    mnt("sysfs", &sys, Some("sysfs"), nosuid | MsFlags::MS_RDONLY, None)?;
+    mnt(
+        "sysfs",
+        &sys,
+        Some("sysfs"),
+        nosuid | MsFlags::MS_RDONLY,
+        None,
+    )?;
     cgroups(&root)?;
     user_mounts(config, &root, volumes)?;
     name_files(config, dir, &root)?;
-    let cwd = if config.process.cwd.is_empty() { "/" } else { &config.process.cwd };
+    let cwd = if config.process.cwd.is_empty() {
+        "/"
+    } else {
+        &config.process.cwd
+    };
     ensure_dir(&root, cwd)?;
     // pivot_root onto itself stacks the old root on top; detaching it leaves
     // only the container's tree.
     ctx(chdir(&root), || format!("chdir {}", root.display()))?;
     ctx(pivot_root(".", "."), || "pivot_root".to_string())?;
-    ctx(umount2(".", MntFlags::MNT_DETACH), || "detach the old root".to_string())?;
+    ctx(umount2(".", MntFlags::MNT_DETACH), || {
+        "detach the old root".to_string()
+    })?;
     ctx(chdir("/"), || "chdir /".to_string())?;
     Ok(())
 }
@@ -82,8 +119,18 @@ pub fn harden(config: &ContainerConfig) -> ChildResult {
         for p in READ_ONLY {
             let p = Path::new(p);
             if p.exists() {
-                mnt(&p.to_string_lossy(), p, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
-                let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                mnt(
+                    &p.to_string_lossy(),
+                    p,
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None,
+                )?;
+                let ro = MsFlags::MS_BIND
+                    | MsFlags::MS_REMOUNT
+                    | MsFlags::MS_RDONLY
+                    | MsFlags::MS_NOSUID
+                    | MsFlags::MS_NODEV;
                 mnt("none", p, None, ro, None)?;
             }
         }
@@ -97,7 +144,13 @@ pub fn harden(config: &ContainerConfig) -> ChildResult {
 
 fn mask(p: &Path) -> ChildResult {
     match fs::metadata(p) {
-        Ok(m) if m.is_dir() => mnt("tmpfs", p, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0")),
+        Ok(m) if m.is_dir() => mnt(
+            "tmpfs",
+            p,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0"),
+        ),
         Ok(_) => mnt("/dev/null", p, None, MsFlags::MS_BIND, None),
         Err(_) => Ok(()),
     }
@@ -107,7 +160,11 @@ fn overlay(config: &ContainerConfig, dir: &ContainerDir, root: &Path, empty: &Pa
     let lowers: Vec<String> = if config.lower_dirs.is_empty() {
         vec![empty.display().to_string()]
     } else {
-        config.lower_dirs.iter().map(|p| p.display().to_string()).collect()
+        config
+            .lower_dirs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
     };
     let data = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -116,15 +173,27 @@ fn overlay(config: &ContainerConfig, dir: &ContainerDir, root: &Path, empty: &Pa
         dir.work().display()
     );
     if data.len() >= 4096 {
-        return Err(format!("image {} has too many layers for one overlay mount ({} bytes of options)", config.image, data.len()));
+        return Err(format!(
+            "image {} has too many layers for one overlay mount ({} bytes of options)",
+            config.image,
+            data.len()
+        ));
     }
-    mnt("overlay", root, Some("overlay"), MsFlags::empty(), Some(&data))
+    mnt(
+        "overlay",
+        root,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&data),
+    )
 }
 
 /// A directory at `path` inside `root`, created if missing.
 fn ensure_dir(root: &Path, path: &str) -> ChildResult<PathBuf> {
     let p = secure_join(root, path).map_err(|e| e.to_string())?;
-    ctx(fs::create_dir_all(&p), || format!("create {path} in the container"))?;
+    ctx(fs::create_dir_all(&p), || {
+        format!("create {path} in the container")
+    })?;
     Ok(p)
 }
 
@@ -132,34 +201,83 @@ fn ensure_dir(root: &Path, path: &str) -> ChildResult<PathBuf> {
 fn ensure_file(root: &Path, path: &str) -> ChildResult<PathBuf> {
     let p = secure_join(root, path).map_err(|e| e.to_string())?;
     if let Some(parent) = p.parent() {
-        ctx(fs::create_dir_all(parent), || format!("create the parent of {path} in the container"))?;
+        ctx(fs::create_dir_all(parent), || {
+            format!("create the parent of {path} in the container")
+        })?;
     }
     if fs::symlink_metadata(&p).is_err() {
-        ctx(fs::File::create(&p), || format!("create {path} in the container"))?;
+        ctx(fs::File::create(&p), || {
+            format!("create {path} in the container")
+        })?;
     }
     Ok(p)
 }
 
 fn dev(config: &ContainerConfig, root: &Path) -> ChildResult {
     let d = ensure_dir(root, "/dev")?;
-    mnt("tmpfs", &d, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
-    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
+    mnt(
+        "tmpfs",
+        &d,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
         let p = d.join(name);
-        ctx(mknod(&p, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor)), || format!("mknod /dev/{name}"))?;
+        ctx(
+            mknod(
+                &p,
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o666),
+                makedev(major, minor),
+            ),
+            || format!("mknod /dev/{name}"),
+        )?;
         // mknod honours the umask; the nodes must be 0666.
-        ctx(fs::set_permissions(&p, fs::Permissions::from_mode(0o666)), || format!("chmod /dev/{name}"))?;
+        ctx(
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o666)),
+            || format!("chmod /dev/{name}"),
+        )?;
     }
-    for (link, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx")] {
-        ctx(symlink(target, d.join(link)), || format!("symlink /dev/{link}"))?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        ctx(symlink(target, d.join(link)), || {
+            format!("symlink /dev/{link}")
+        })?;
     }
     let pts = d.join("pts");
     ctx(fs::create_dir(&pts), || "mkdir /dev/pts".to_string())?;
-    mnt("devpts", &pts, Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620,gid=5"))?;
+    mnt(
+        "devpts",
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
     let shm = d.join("shm");
     ctx(fs::create_dir(&shm), || "mkdir /dev/shm".to_string())?;
     let size = config.shm_size.unwrap_or(64 << 20);
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mnt("shm", &shm, Some("tmpfs"), nosuid, Some(&format!("mode=1777,size={size}")))?;
+    mnt(
+        "shm",
+        &shm,
+        Some("tmpfs"),
+        nosuid,
+        Some(&format!("mode=1777,size={size}")),
+    )?;
     let mq = d.join("mqueue");
     ctx(fs::create_dir(&mq), || "mkdir /dev/mqueue".to_string())?;
     mnt("mqueue", &mq, Some("mqueue"), nosuid, None)
@@ -182,24 +300,64 @@ fn cgroups(root: &Path) -> ChildResult {
     if v1.is_empty() {
         return mnt("cgroup2", &target, Some("cgroup2"), ro, None);
     }
-    mnt("tmpfs", &target, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755"))?;
+    mnt(
+        "tmpfs",
+        &target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )?;
     for (host_path, opts) in v1 {
-        let name = Path::new(&host_path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = Path::new(&host_path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.is_empty() {
             continue;
         }
         let sub = target.join(&name);
-        ctx(fs::create_dir_all(&sub), || format!("mkdir /sys/fs/cgroup/{name}"))?;
+        ctx(fs::create_dir_all(&sub), || {
+            format!("mkdir /sys/fs/cgroup/{name}")
+        })?;
         // Keep the controllers (and `name=`), drop generic mount flags.
-        let flags = ["rw", "ro", "relatime", "noatime", "nodiratime", "strictatime", "nosuid", "nodev", "noexec", "seclabel"];
+        let flags = [
+            "rw",
+            "ro",
+            "relatime",
+            "noatime",
+            "nodiratime",
+            "strictatime",
+            "nosuid",
+            "nodev",
+            "noexec",
+            "seclabel",
+        ];
         let opts: Vec<&str> = opts.split(',').filter(|o| !flags.contains(o)).collect();
         // An existing hierarchy cannot be mounted again with other flags:
         // mount it as it is, then make this mount read-only.
-        mnt("cgroup", &sub, Some("cgroup"), MsFlags::empty(), Some(&opts.join(",")))?;
-        mnt("none", &sub, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ro, None)?;
+        mnt(
+            "cgroup",
+            &sub,
+            Some("cgroup"),
+            MsFlags::empty(),
+            Some(&opts.join(",")),
+        )?;
+        mnt(
+            "none",
+            &sub,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ro,
+            None,
+        )?;
     }
     // The tmpfs itself read-only too, as Docker leaves it.
-    mnt("none", &target, None, MsFlags::MS_REMOUNT | ro, Some("mode=755"))
+    mnt(
+        "none",
+        &target,
+        None,
+        MsFlags::MS_REMOUNT | ro,
+        Some("mode=755"),
+    )
 }
 
 fn user_mounts(config: &ContainerConfig, root: &Path, volumes: &Path) -> ChildResult {
@@ -223,13 +381,26 @@ fn user_mounts(config: &ContainerConfig, root: &Path, volumes: &Path) -> ChildRe
             MountKind::Bind | MountKind::Volume => {
                 let src = match m.kind {
                     MountKind::Volume => {
-                        let name = m.source.as_deref().ok_or_else(|| format!("volume for {} has no name", m.target))?;
+                        let name = m
+                            .source
+                            .as_deref()
+                            .ok_or_else(|| format!("volume for {} has no name", m.target))?;
                         volumes.join(name).join("_data")
                     }
-                    _ => PathBuf::from(m.source.as_deref().ok_or_else(|| format!("bind mount {} has no source", m.target))?),
+                    _ => PathBuf::from(
+                        m.source
+                            .as_deref()
+                            .ok_or_else(|| format!("bind mount {} has no source", m.target))?,
+                    ),
                 };
-                let is_dir = fs::metadata(&src).map(|md| md.is_dir()).map_err(|e| format!("bind source {}: {e}", src.display()))?;
-                let t = if is_dir { ensure_dir(root, &m.target)? } else { ensure_file(root, &m.target)? };
+                let is_dir = fs::metadata(&src)
+                    .map(|md| md.is_dir())
+                    .map_err(|e| format!("bind source {}: {e}", src.display()))?;
+                let t = if is_dir {
+                    ensure_dir(root, &m.target)?
+                } else {
+                    ensure_file(root, &m.target)?
+                };
                 if m.kind == MountKind::Volume && !m.nocopy {
                     copy_up(&t, &src)?;
                 }
@@ -253,7 +424,13 @@ fn bind(src: &Path, target: &Path, read_only: bool, propagation: Option<&str>) -
     };
     mnt("none", target, None, prop, None)?;
     if read_only {
-        mnt("none", target, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC, None)?;
+        mnt(
+            "none",
+            target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            None,
+        )?;
     }
     Ok(())
 }
@@ -261,18 +438,28 @@ fn bind(src: &Path, target: &Path, read_only: bool, propagation: Option<&str>) -
 /// Docker fills an empty volume with what the image has at the mount point,
 /// keeping owners and modes.
 fn copy_up(image_dir: &Path, volume: &Path) -> ChildResult {
-    let empty = fs::read_dir(volume).map(|mut d| d.next().is_none()).unwrap_or(false);
-    let source_has_content = fs::read_dir(image_dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let empty = fs::read_dir(volume)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    let source_has_content = fs::read_dir(image_dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
     if !empty || !source_has_content {
         return Ok(());
     }
-    crate::copy::copy_tree(image_dir, volume).map_err(|e| format!("copy image content into volume {}: {e}", volume.display()))?;
+    crate::copy::copy_tree(image_dir, volume)
+        .map_err(|e| format!("copy image content into volume {}: {e}", volume.display()))?;
     // The volume root takes the mode and owner of the image directory.
-    crate::copy::copy_metadata(image_dir, volume).map_err(|e| format!("volume {}: {e}", volume.display()))
+    crate::copy::copy_metadata(image_dir, volume)
+        .map_err(|e| format!("volume {}: {e}", volume.display()))
 }
 
 fn name_files(config: &ContainerConfig, dir: &ContainerDir, root: &Path) -> ChildResult {
-    for (host, target) in [(dir.hosts(), "/etc/hosts"), (dir.resolv_conf(), "/etc/resolv.conf"), (dir.hostname(), "/etc/hostname")] {
+    for (host, target) in [
+        (dir.hosts(), "/etc/hosts"),
+        (dir.resolv_conf(), "/etc/resolv.conf"),
+        (dir.hostname(), "/etc/hostname"),
+    ] {
         let t = ensure_file(root, target)?;
         bind(&host, &t, config.security.read_only, None)?;
     }

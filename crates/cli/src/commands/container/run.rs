@@ -81,8 +81,23 @@ fn mounts(specs: &[String]) -> anyhow::Result<Vec<Mount>> {
                 Some(p) if p.starts_with('/') || p.starts_with('.') => MountKind::Bind,
                 _ => MountKind::Volume,
             };
-            let source = src.map(|p| if kind == MountKind::Bind { std::path::absolute(p).map(|a| a.display().to_string()).unwrap_or(p.to_owned()) } else { p.to_owned() });
-            Ok(Mount { kind, source, target: target.to_owned(), read_only: ro, create_host_path: true, ..Default::default() })
+            let source = src.map(|p| {
+                if kind == MountKind::Bind {
+                    std::path::absolute(p)
+                        .map(|a| a.display().to_string())
+                        .unwrap_or(p.to_owned())
+                } else {
+                    p.to_owned()
+                }
+            });
+            Ok(Mount {
+                kind,
+                source,
+                target: target.to_owned(),
+                read_only: ro,
+                create_host_path: true,
+                ..Default::default()
+            })
         })
         .collect()
 }
@@ -109,21 +124,34 @@ pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<
     let mut mounts = mounts(&a.volume)?;
     for v in ic.volumes.keys() {
         if !mounts.iter().any(|m| &m.target == v) {
-            mounts.push(Mount { kind: MountKind::Volume, target: v.clone(), ..Default::default() });
+            mounts.push(Mount {
+                kind: MountKind::Volume,
+                target: v.clone(),
+                ..Default::default()
+            });
         }
     }
     let network = match a.network.as_str() {
         "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
-        other => anyhow::bail!("--network {other}: only none and host are available to single containers (Compose projects get bridge networks)"),
+        other => anyhow::bail!(
+            "--network {other}: only none and host are available to single containers (Compose projects get bridge networks)"
+        ),
     };
     let labels: BTreeMap<String, String> = a
         .label
         .iter()
-        .map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).unwrap_or((l.clone(), String::new())))
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .unwrap_or((l.clone(), String::new()))
+        })
         .collect();
     let id = berth_store::new_id();
-    let name = a.name.clone().unwrap_or_else(|| format!("berth-{}", &id[..12]));
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("berth-{}", &id[..12]));
     let config = ContainerConfig {
         id,
         name,
@@ -149,7 +177,8 @@ pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<
             no_new_privileges: false,
         },
         network,
-        restart: berth_runtime::RestartPolicy::parse(&a.restart).ok_or_else(|| anyhow::anyhow!("invalid restart policy {:?}", a.restart))?,
+        restart: berth_runtime::RestartPolicy::parse(&a.restart)
+            .ok_or_else(|| anyhow::anyhow!("invalid restart policy {:?}", a.restart))?,
         stop_signal: (!ic.stop_signal.is_empty()).then(|| ic.stop_signal.clone()),
         init: a.init,
         ..Default::default()

@@ -26,7 +26,11 @@ pub fn ls(rt: &Runtime, a: LsArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    writeln!(out, "{:<14}{:<24}{:<26}{:<24}{}", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES")?;
+    writeln!(
+        out,
+        "{:<14}{:<24}{:<26}{:<24}{}",
+        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"
+    )?;
     for c in &list {
         let mut cmd = c.config.process.args.join(" ");
         if cmd.len() > 20 {
@@ -38,7 +42,15 @@ pub fn ls(rt: &Runtime, a: LsArgs) -> anyhow::Result<i32> {
             Status::Exited => format!("Exited ({})", c.state.exit_code.unwrap_or(0)),
             s => s.as_str().to_string(),
         };
-        writeln!(out, "{:<14}{:<24}{:<26}{:<24}{}", &c.config.id[..12], c.config.image, format!("\"{cmd}\""), status, c.config.name)?;
+        writeln!(
+            out,
+            "{:<14}{:<24}{:<26}{:<24}{}",
+            &c.config.id[..12],
+            c.config.image,
+            format!("\"{cmd}\""),
+            status,
+            c.config.name
+        )?;
     }
     Ok(0)
 }
@@ -84,7 +96,9 @@ pub struct LogsArgs {
 
 /// Prints log lines from `offset` on; returns the new offset.
 fn print_from(path: &std::path::Path, offset: u64, timestamps: bool) -> u64 {
-    let Ok(mut f) = std::fs::File::open(path) else { return offset };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return offset;
+    };
     if f.seek(SeekFrom::Start(offset)).is_err() {
         return offset;
     }
@@ -100,7 +114,11 @@ fn print_from(path: &std::path::Path, offset: u64, timestamps: bool) -> u64 {
         pos += line.len() as u64;
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
             let text = v["log"].as_str().unwrap_or("");
-            let ts = if timestamps { format!("{} ", v["time"].as_str().unwrap_or("")) } else { String::new() };
+            let ts = if timestamps {
+                format!("{} ", v["time"].as_str().unwrap_or(""))
+            } else {
+                String::new()
+            };
             if v["stream"] == "stderr" {
                 let _ = write!(err, "{ts}{text}");
             } else {

@@ -1,0 +1,128 @@
+//! Networks for real, inside a network namespace that plays the host.
+
+use std::net::Ipv4Addr;
+
+use berth_net::attach::attach;
+use berth_net::network::{NetworkSpec, Networks};
+use berth_store::Root;
+use berth_testkit::host::Snapshot;
+use berth_testkit::netns::{FakeHost, NetnsProcess};
+use berth_testkit::require_root;
+
+fn spec(name: &str) -> NetworkSpec {
+    NetworkSpec {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn containers_on_one_network_talk_and_teardown_leaves_nothing() {
+    require_root!();
+    let host = FakeHost::new();
+    host.run(|| {
+        // Docker's FORWARD policy must not get in the way.
+        assert!(
+            std::process::Command::new("iptables")
+                .args(["-P", "FORWARD", "DROP"])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let before = Snapshot::take();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let nets = Networks::new(&root);
+        let a = nets.ensure(&spec("t_a")).unwrap();
+        let b = nets.ensure(&spec("t_b")).unwrap();
+        assert_ne!(a.subnet, b.subnet);
+        assert_eq!(
+            nets.ensure(&spec("t_a")).unwrap().id,
+            a.id,
+            "ensure is idempotent"
+        );
+        let c1 = NetnsProcess::spawn();
+        let c2 = NetnsProcess::spawn();
+        let c3 = NetnsProcess::spawn();
+        let ids = ["1111111111aaaa", "2222222222bbbb", "3333333333cccc"];
+        let ip1 = nets.allocate("t_a", ids[0], None).unwrap();
+        let ip2 = nets
+            .allocate(
+                "t_a",
+                ids[1],
+                Some(Ipv4Addr::from(u32::from(a.gateway) + 10)),
+            )
+            .unwrap();
+        let ip3 = nets.allocate("t_b", ids[2], None).unwrap();
+        assert_eq!(
+            nets.allocate("t_a", ids[0], None).unwrap(),
+            ip1,
+            "same container, same lease"
+        );
+        assert!(
+            nets.allocate("t_a", "other", Some(ip2)).is_err(),
+            "no address handed out twice"
+        );
+        attach(
+            c1.pid(),
+            &[Networks::attachment(&a, ids[0], 0, ip1, true, None)],
+        )
+        .unwrap();
+        attach(
+            c2.pid(),
+            &[Networks::attachment(&a, ids[1], 0, ip2, true, None)],
+        )
+        .unwrap();
+        attach(
+            c3.pid(),
+            &[Networks::attachment(&b, ids[2], 0, ip3, true, None)],
+        )
+        .unwrap();
+        let ping = |c: &NetnsProcess, ip: Ipv4Addr| {
+            c.sh(&format!("busybox ping -c1 -W2 {ip}")).status.success()
+        };
+        assert!(ping(&c1, ip2), "same network reachable");
+        assert!(ping(&c2, ip1));
+        assert!(!ping(&c1, ip3), "other network isolated");
+        assert!(ping(&c1, a.gateway), "gateway reachable");
+        // TCP across the bridge.
+        let server = std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", c2.pid()))
+            .args(["busybox", "nc", "-l", "-p", "7777"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            c1.sh(&format!("echo hello | busybox nc -w 2 {ip2} 7777"))
+                .status
+                .success()
+        );
+        let out = server.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello");
+        // Teardown.
+        drop((c1, c2, c3));
+        for (net, id) in [("t_a", ids[0]), ("t_a", ids[1]), ("t_b", ids[2])] {
+            nets.release(net, id).unwrap();
+        }
+        nets.remove("t_a").unwrap();
+        nets.remove("t_b").unwrap();
+        let after = Snapshot::take();
+        assert_eq!(before.diff(&after), Vec::<String>::new());
+    });
+}
+
+#[test]
+fn a_taken_subnet_is_named() {
+    require_root!();
+    let host = FakeHost::new();
+    host.run(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let nets = Networks::new(&Root::new(tmp.path()));
+        let s = NetworkSpec { subnet: Some("10.123.0.0/16".into()), ..spec("t_one") };
+        nets.ensure(&s).unwrap();
+        let e = nets.ensure(&NetworkSpec { subnet: Some("10.123.4.0/24".into()), ..spec("t_two") }).unwrap_err().to_string();
+        assert!(e.contains("Pool overlaps with other one on this address space: 10.123.4.0/24 overlaps 10.123.0.0/16 of network t_one"), "{e}");
+        nets.remove("t_one").unwrap();
+    });
+}
