@@ -9,3 +9,4 @@ pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod network;
+pub mod ports;

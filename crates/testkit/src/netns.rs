@@ -110,3 +110,27 @@ impl Drop for NetnsProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A background process killed and reaped on drop (so a failing test never
+/// leaves it holding cargo's output open).
+pub struct Background(pub std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl NetnsProcess {
+    /// Starts `args` in the background inside this process's network namespace.
+    pub fn background(&self, args: &[&str]) -> Background {
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/proc/{}/ns/net", self.pid()))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("nsenter");
+        Background(child)
+    }
+}
