@@ -4,6 +4,7 @@
 //! the contract between the code that attaches containers and the DNS daemon.
 
 pub mod attach;
+pub mod dns;
 pub mod dnsdb;
 pub mod firewall;
 pub mod ipam;

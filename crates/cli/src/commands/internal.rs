@@ -43,6 +43,6 @@ pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        InternalCommand::Dns => anyhow::bail!("not built yet"),
+        InternalCommand::Dns => Ok(berth_net::dns::server::main(g.root())),
     }
 }
