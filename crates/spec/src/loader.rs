@@ -237,6 +237,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
     crate::normalize::normalize(&mut ctx, &mut project)?;
     crate::profiles::apply(&mut ctx, &mut project, &merged)?;
     crate::validate::validate(&ctx, &project, &merged)?;
+    crate::normalize::prune_unused(&mut project);
     Ok(Loaded {
         project,
         warnings: ctx.warnings,

@@ -150,12 +150,31 @@ fn normalize_service(
     }
     s.depends_on = dep;
     for sec in &mut s.secrets {
-        let t = sec.target.take().unwrap_or_else(|| sec.source.clone());
-        sec.target = Some(if t.starts_with('/') {
-            t
-        } else {
-            format!("/run/secrets/{t}")
-        });
+        if sec.target.is_none() {
+            sec.target = Some(format!("/run/secrets/{}", sec.source));
+        }
     }
     Ok(())
+}
+
+/// Drops the networks, volumes, secrets and configs no enabled service uses
+/// (Compose does the same: they are neither printed nor created).
+pub fn prune_unused(p: &mut Project) {
+    let mut nets = std::collections::HashSet::new();
+    let mut vols = std::collections::HashSet::new();
+    let mut secrets = std::collections::HashSet::new();
+    let mut configs = std::collections::HashSet::new();
+    for s in p.services.values() {
+        nets.extend(s.networks.keys().cloned());
+        vols.extend(s.volumes.iter().filter(|v| v.kind == "volume").filter_map(|v| v.source.clone()));
+        secrets.extend(s.secrets.iter().map(|r| r.source.clone()));
+        if let Some(b) = &s.build {
+            secrets.extend(b.secrets.iter().map(|r| r.source.clone()));
+        }
+        configs.extend(s.configs.iter().map(|r| r.source.clone()));
+    }
+    p.networks.retain(|k, _| nets.contains(k));
+    p.volumes.retain(|k, _| vols.contains(k));
+    p.secrets.retain(|k, _| secrets.contains(k));
+    p.configs.retain(|k, _| configs.contains(k));
 }

@@ -530,6 +530,7 @@ impl FromNode for Extends {
 /// `post_start`, `pre_stop` (and `pre_start`) hooks.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Hook {
+    #[serde(skip_serializing_if = "crate::serialize::skip_null_cmd")]
     pub command: Option<Command>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -565,6 +566,9 @@ impl FromNode for Hook {
             extensions: crate::convert::extensions(m),
         })
     }
+    fn absent() -> Option<Self> {
+        Some(Hook::default())
+    }
 }
 
 /// `develop`.
@@ -585,8 +589,9 @@ pub struct Trigger {
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exec: Option<Hook>,
+    /// Printed as `{command: null}` in JSON even when unset, as Compose does.
+    #[serde(skip_serializing_if = "crate::serialize::skip_empty_struct")]
+    pub exec: Hook,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
