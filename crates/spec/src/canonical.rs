@@ -62,7 +62,13 @@ pub fn canonical_service(svc: &mut Node) {
             let ctx = Node::str(s.clone(), b.pos);
             b.kind = Kind::Map(Map::from([("context".to_owned(), ctx)]));
         }
+        let bpos = b.pos;
         if let Some(bm) = b.as_map_mut() {
+            // The default context is set here, in the tree, so that it is
+            // resolved against the directory of the file it came from.
+            if !bm.contains_key("context") {
+                bm.insert("context".into(), Node::str(".", bpos));
+            }
             to_map(bm, "args", true);
             to_map(bm, "labels", false);
             to_map(bm, "additional_contexts", false);

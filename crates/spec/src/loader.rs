@@ -99,7 +99,10 @@ impl<'a> Ctx<'a> {
         })?;
         match node.kind {
             Kind::Map(_) => Ok((id, node)),
-            Kind::Null => Ok((id, Node::map(Default::default(), node.pos))),
+            Kind::Null => Err(SpecError::msg(format!(
+                "{}: empty compose file",
+                path.display()
+            ))),
             _ => Err(self.err(Raw::new(
                 node.pos,
                 "the top level of a Compose file must be a mapping",
@@ -212,8 +215,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
         parsed.push(ctx.parse_file(f)?);
     }
     let name = project_name(&mut ctx, opts, &env, &parsed, &project_dir)?;
-    env.entry("COMPOSE_PROJECT_NAME".into())
-        .or_insert_with(|| name.clone());
+    env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
 
     let mut merged = Node::map(Default::default(), Pos::UNKNOWN);
     for (id, node) in parsed {

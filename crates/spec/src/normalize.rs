@@ -166,7 +166,12 @@ pub fn prune_unused(p: &mut Project) {
     let mut configs = std::collections::HashSet::new();
     for s in p.services.values() {
         nets.extend(s.networks.keys().cloned());
-        vols.extend(s.volumes.iter().filter(|v| v.kind == "volume").filter_map(|v| v.source.clone()));
+        vols.extend(
+            s.volumes
+                .iter()
+                .filter(|v| v.kind == "volume")
+                .filter_map(|v| v.source.clone()),
+        );
         secrets.extend(s.secrets.iter().map(|r| r.source.clone()));
         if let Some(b) = &s.build {
             secrets.extend(b.secrets.iter().map(|r| r.source.clone()));

@@ -34,10 +34,16 @@ pub fn resolve(dir: &Path, p: &str, home: Option<&str>) -> String {
                 .into_owned();
         }
     }
-    if p.starts_with('/') {
+    if p.starts_with('/') || is_windows_abs(p) {
         return p.to_owned();
     }
     clean(&dir.join(p)).to_string_lossy().into_owned()
+}
+
+/// `C:\\…` or `C:/…`: Compose keeps Windows absolute paths as they are.
+fn is_windows_abs(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/')
 }
 
 fn is_remote(s: &str) -> bool {
