@@ -179,9 +179,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
             .cloned()
     };
 
+    // Without -f, files are looked for in the project directory if given.
     let files = discover(
         opts,
         cwd,
+        &early_dir,
         setting("COMPOSE_FILE"),
         setting("COMPOSE_PATH_SEPARATOR"),
     )?;
@@ -251,6 +253,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
 fn discover(
     opts: &LoadOptions,
     cwd: &Path,
+    search: &Path,
     compose_file: Option<String>,
     sep: Option<String>,
 ) -> Result<Vec<PathBuf>, SpecError> {
@@ -272,7 +275,7 @@ fn discover(
             .map(|s| abs(Path::new(s)))
             .collect());
     }
-    let mut dir = Some(cwd);
+    let mut dir = Some(search);
     while let Some(d) = dir {
         if let Some(f) = DEFAULT_FILES
             .iter()

@@ -173,9 +173,28 @@ pub fn parse(text: &str, file: u32) -> Result<Node, String> {
     let opts = serde_saphyr::options! {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
+        with_snippet: false,
     };
-    let root: Option<Spanned<Tagged<RawNode>>> =
-        serde_saphyr::from_str_with_options(text, opts).map_err(|e| e.to_string())?;
+    let root: Option<Spanned<Tagged<RawNode>>> = serde_saphyr::from_str_with_options(text, opts)
+        .map_err(|e| {
+            // "LINE:COL: message", so the caller can prefix the file name.
+            let msg = tidy(&e.to_string());
+            if starts_with_position(&msg) {
+                return msg;
+            }
+            match e.location() {
+                Some(l) if l.line() > 0 => {
+                    let prefix = format!("line {} column {}: ", l.line(), l.column());
+                    format!(
+                        "{}:{}: {}",
+                        l.line(),
+                        l.column(),
+                        msg.strip_prefix(&prefix).unwrap_or(&msg)
+                    )
+                }
+                _ => msg,
+            }
+        })?;
     let mut node = match root {
         Some(s) => into_node(s)?,
         None => Node::null(Pos {
@@ -186,6 +205,35 @@ pub fn parse(text: &str, file: u32) -> Result<Node, String> {
     };
     node.set_file(file);
     Ok(node)
+}
+
+/// Drops serde-saphyr's advice meant for programmers and the position it
+/// repeats at the end (the caller prints it first).
+fn tidy(msg: &str) -> String {
+    let mut m = msg.strip_prefix("error: ").unwrap_or(msg).to_owned();
+    if let Some(i) = m.find(", set DuplicateKeyPolicy") {
+        let rest = m[i..]
+            .find(" at line ")
+            .map(|j| m[i + j..].to_owned())
+            .unwrap_or_default();
+        m = format!("{}{rest}", &m[..i]);
+    }
+    if let Some(i) = m.rfind(" at line ") {
+        if m[i + 9..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ' ' || c.is_alphabetic())
+        {
+            m.truncate(i);
+        }
+    }
+    m
+}
+
+fn starts_with_position(m: &str) -> bool {
+    let mut parts = m.splitn(3, ':');
+    let num =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()));
+    num(parts.next()) && num(parts.next())
 }
 
 fn into_node(s: Spanned<Tagged<RawNode>>) -> Result<Node, String> {
@@ -199,7 +247,7 @@ fn into_node(s: Spanned<Tagged<RawNode>>) -> Result<Node, String> {
         Some(t) if t.starts_with("!!") || t.starts_with("tag:yaml.org,2002:") => None,
         Some(t) => {
             return Err(format!(
-                "line {} column {}: unsupported tag `{t}` (Compose knows `!reset` and `!override`)",
+                "{}:{}: unsupported tag `{t}` (Compose knows `!reset` and `!override`)",
                 pos.line, pos.col
             ));
         }

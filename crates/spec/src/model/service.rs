@@ -341,9 +341,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "pre_stop",
 ];
 
-/// Service names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (Compose's schema).
+/// Service names: `[a-zA-Z0-9._-]+` (Compose's schema).
 pub fn valid_name(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && c.all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'))
+    !s.is_empty()
+        && s.chars()
+            .all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'))
 }
