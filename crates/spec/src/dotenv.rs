@@ -34,10 +34,10 @@ pub fn parse(
             rest = rest.find('\n').map_or("", |i| &rest[i..]);
             continue;
         }
-        if let Some(r) = rest.strip_prefix("export") {
-            if r.starts_with([' ', '\t']) {
-                rest = r.trim_start_matches([' ', '\t']);
-            }
+        if let Some(r) = rest.strip_prefix("export")
+            && r.starts_with([' ', '\t'])
+        {
+            rest = r.trim_start_matches([' ', '\t']);
         }
         // The key ends at `=`, `:` or the end of the line.
         let mut end = None;

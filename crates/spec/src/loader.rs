@@ -139,17 +139,17 @@ impl<'a> Ctx<'a> {
         env: &Env,
         include_stack: &[PathBuf],
     ) -> Result<Node, SpecError> {
-        if let Some(m) = node.as_map_mut() {
-            if let Some(v) = m.shift_remove("version") {
-                let file = self
-                    .location(v.pos)
-                    .map(|l| l.file.display().to_string())
-                    .unwrap_or_default();
-                self.warn(
+        if let Some(m) = node.as_map_mut()
+            && let Some(v) = m.shift_remove("version")
+        {
+            let file = self
+                .location(v.pos)
+                .map(|l| l.file.display().to_string())
+                .unwrap_or_default();
+            self.warn(
                     None,
                     format!("{file}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"),
                 );
-            }
         }
         self.interpolate(&mut node, env)?;
         crate::canonical::canonical_file(&mut node);

@@ -27,12 +27,12 @@ pub fn clean(p: &Path) -> PathBuf {
 
 /// `dir/p` cleaned, `p` unchanged when absolute, `~` expanded with `home`.
 pub fn resolve(dir: &Path, p: &str, home: Option<&str>) -> String {
-    if let (Some(h), Some(rest)) = (home, p.strip_prefix('~')) {
-        if rest.is_empty() || rest.starts_with('/') {
-            return clean(&PathBuf::from(format!("{h}{rest}")))
-                .to_string_lossy()
-                .into_owned();
-        }
+    if let (Some(h), Some(rest)) = (home, p.strip_prefix('~'))
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        return clean(&PathBuf::from(format!("{h}{rest}")))
+            .to_string_lossy()
+            .into_owned();
     }
     if p.starts_with('/') || is_windows_abs(p) {
         return p.to_owned();
@@ -51,10 +51,10 @@ fn is_remote(s: &str) -> bool {
 }
 
 fn set_path(n: &mut Node, dir: &Path, home: Option<&str>) {
-    if let Kind::Str(s) = &mut n.kind {
-        if !s.is_empty() {
-            *s = resolve(dir, s, home);
-        }
+    if let Kind::Str(s) = &mut n.kind
+        && !s.is_empty()
+    {
+        *s = resolve(dir, s, home);
     }
 }
 
@@ -62,10 +62,10 @@ fn set_path(n: &mut Node, dir: &Path, home: Option<&str>) {
 pub fn resolve_service(svc: &mut Node, dir: &Path, home: Option<&str>) {
     let Some(m) = svc.as_map_mut() else { return };
     if let Some(b) = m.get_mut("build").and_then(Node::as_map_mut) {
-        if let Some(c) = b.get_mut("context") {
-            if c.as_str().is_some_and(|s| !is_remote(s)) {
-                set_path(c, dir, home);
-            }
+        if let Some(c) = b.get_mut("context")
+            && c.as_str().is_some_and(|s| !is_remote(s))
+        {
+            set_path(c, dir, home);
         }
         if let Some(ac) = b.get_mut("additional_contexts").and_then(Node::as_map_mut) {
             for v in ac.values_mut() {

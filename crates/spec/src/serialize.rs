@@ -229,7 +229,7 @@ fn scalar(out: &mut String, v: &Value, indent: usize) {
         Value::String(s) => {
             if s.contains('\n')
                 && !s.starts_with(' ')
-                && s.chars().all(|c| c == '\n' || !c.is_control())
+                && s.chars().all(|c| c == '\n' || !needs_escape(c))
             {
                 literal_block(out, s, indent);
             } else {
@@ -272,8 +272,8 @@ fn scalar_str(s: &str) -> String {
     if s.is_empty() {
         return "\"\"".into();
     }
-    if s.chars().any(|c| c.is_control() && c != '\t') || s.contains('\t') {
-        return serde_json::to_string(s).unwrap_or_default();
+    if s.chars().any(|c| c == '\t' || needs_escape(c)) {
+        return double_quoted(s);
     }
     if resolves_to_non_string(s) {
         return format!("\"{s}\"");
@@ -282,6 +282,34 @@ fn scalar_str(s: &str) -> String {
         return format!("'{}'", s.replace('\'', "''"));
     }
     s.to_owned()
+}
+
+/// Characters YAML does not allow raw in a document (controls, the BOM,
+/// non-characters) or that it reads as line breaks.
+fn needs_escape(c: char) -> bool {
+    matches!(c as u32, 0..=0x08 | 0x0b..=0x1f | 0x7f..=0x9f | 0x2028 | 0x2029 | 0xfeff | 0xfffe | 0xffff)
+        || c == '\r'
+}
+
+/// A double-quoted scalar with YAML escapes.
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn resolves_to_non_string(s: &str) -> bool {
@@ -353,5 +381,14 @@ mod tests {
             y,
             "a:\n  b:\n    - c: 1\n      d: x\n    - \"y\"\n  e: {}\n  f: \"5054\"\n  g: 'a: b'\n  h: |\n    line1\n    line2\n  i: null\n  j: 0.5\n"
         );
+    }
+
+    #[test]
+    fn odd_characters_are_escaped_and_read_back() {
+        let odd = "a\u{feff}b\u{85}c\td\u{1}\"\\";
+        assert_eq!(scalar_str(odd), "\"a\\uFEFFb\\u0085c\\td\\u0001\\\"\\\\\"");
+        let doc = format!("k: {}", scalar_str(odd));
+        let back = crate::yaml::parse(&doc, 0).unwrap();
+        assert_eq!(back.get("k").and_then(|n| n.as_str()), Some(odd));
     }
 }

@@ -70,16 +70,15 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
             format!("service {n:?} has neither an image nor a build context specified"),
         ));
     }
-    if let Some(b) = &s.build {
-        if b.dockerfile.is_some()
-            && b.dockerfile_inline.is_some()
-            && b.dockerfile.as_deref() != Some("Dockerfile")
-        {
-            return Err(v.err(
-                &["services", n, "build"],
-                format!("service {n:?} declares both `dockerfile` and `dockerfile_inline`"),
-            ));
-        }
+    if let Some(b) = &s.build
+        && b.dockerfile.is_some()
+        && b.dockerfile_inline.is_some()
+        && b.dockerfile.as_deref() != Some("Dockerfile")
+    {
+        return Err(v.err(
+            &["services", n, "build"],
+            format!("service {n:?} declares both `dockerfile` and `dockerfile_inline`"),
+        ));
     }
     for (d, dep) in &s.depends_on {
         if !p.services.contains_key(d) && dep.required && !p.disabled_services.contains_key(d) {
@@ -101,13 +100,13 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
         .network_mode
         .as_deref()
         .and_then(|m| m.strip_prefix("service:"))
+        && !p.services.contains_key(nm)
+        && !p.disabled_services.contains_key(nm)
     {
-        if !p.services.contains_key(nm) && !p.disabled_services.contains_key(nm) {
-            return Err(v.err(
-                &["services", n, "network_mode"],
-                format!("service {n:?}: network_mode refers to undefined service {nm:?}"),
-            ));
-        }
+        return Err(v.err(
+            &["services", n, "network_mode"],
+            format!("service {n:?}: network_mode refers to undefined service {nm:?}"),
+        ));
     }
     for net in s.networks.keys() {
         if !p.networks.contains_key(net) {
@@ -119,15 +118,14 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
     }
     let mut targets = HashSet::new();
     for (i, m) in s.volumes.iter().enumerate() {
-        if m.kind == "volume" {
-            if let Some(src) = &m.source {
-                if !p.volumes.contains_key(src) {
-                    return Err(v.err(
-                        &["services", n, "volumes"],
-                        format!("service {n:?} refers to undefined volume {src}"),
-                    ));
-                }
-            }
+        if m.kind == "volume"
+            && let Some(src) = &m.source
+            && !p.volumes.contains_key(src)
+        {
+            return Err(v.err(
+                &["services", n, "volumes"],
+                format!("service {n:?} refers to undefined volume {src}"),
+            ));
         }
         if m.target.is_empty() {
             return Err(v.err(
@@ -156,13 +154,13 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
         }
     }
     let replicas = s.deploy.as_ref().and_then(|d| d.replicas);
-    if let (Some(a), Some(b)) = (s.scale, replicas) {
-        if a != b {
-            return Err(v.err(
-                &["services", n, "scale"],
-                format!("services.{n}: can't set distinct values on 'scale' and 'deploy.replicas'"),
-            ));
-        }
+    if let (Some(a), Some(b)) = (s.scale, replicas)
+        && a != b
+    {
+        return Err(v.err(
+            &["services", n, "scale"],
+            format!("services.{n}: can't set distinct values on 'scale' and 'deploy.replicas'"),
+        ));
     }
     if s.container_name.is_some() && s.scale.or(replicas).unwrap_or(1) > 1 {
         return Err(v.err(

@@ -218,13 +218,12 @@ fn tidy(msg: &str) -> String {
             .unwrap_or_default();
         m = format!("{}{rest}", &m[..i]);
     }
-    if let Some(i) = m.rfind(" at line ") {
-        if m[i + 9..]
+    if let Some(i) = m.rfind(" at line ")
+        && m[i + 9..]
             .chars()
             .all(|c| c.is_ascii_digit() || c == ',' || c == ' ' || c.is_alphabetic())
-        {
-            m.truncate(i);
-        }
+    {
+        m.truncate(i);
     }
     m
 }

@@ -210,15 +210,13 @@ impl FromNode for Healthcheck {
                 Kind::Str(s) => vec!["CMD-SHELL".into(), s.clone()],
                 _ => Vec::<String>::from_node(t, &tp)?,
             };
-            if let Some(first) = h.test.first() {
-                if !["CMD", "CMD-SHELL", "NONE"].contains(&first.as_str()) {
-                    return Err(Raw::new(
-                        t.pos,
-                        format!(
-                            "{tp}: the first item must be CMD, CMD-SHELL or NONE, got `{first}`"
-                        ),
-                    ));
-                }
+            if let Some(first) = h.test.first()
+                && !["CMD", "CMD-SHELL", "NONE"].contains(&first.as_str())
+            {
+                return Err(Raw::new(
+                    t.pos,
+                    format!("{tp}: the first item must be CMD, CMD-SHELL or NONE, got `{first}`"),
+                ));
             }
         }
         let d = |k: &str| -> RawResult<Option<Duration>> {

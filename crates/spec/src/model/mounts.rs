@@ -170,7 +170,7 @@ pub fn parse_short(spec: &str) -> Result<ServiceVolume, String> {
     };
     match src {
         None => v.kind = "volume".into(),
-        Some(s) if s.is_empty() => {
+        Some("") => {
             return Err(format!("invalid volume spec `{spec}`: empty source"));
         }
         Some(s) if is_path(s) => {
