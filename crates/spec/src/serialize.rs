@@ -272,7 +272,7 @@ fn scalar_str(s: &str) -> String {
     if s.is_empty() {
         return "\"\"".into();
     }
-    if s.chars().any(|c| c == '\t' || needs_escape(c)) {
+    if s.chars().any(|c| c == '\t' || c == '\n' || needs_escape(c)) {
         return double_quoted(s);
     }
     if resolves_to_non_string(s) {
@@ -390,5 +390,16 @@ mod tests {
         let doc = format!("k: {}", scalar_str(odd));
         let back = crate::yaml::parse(&doc, 0).unwrap();
         assert_eq!(back.get("k").and_then(|n| n.as_str()), Some(odd));
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    #[test]
+    fn keys_with_line_breaks_are_quoted() {
+        let v: serde_json::Value = serde_json::json!({"a\nb": "x\ny", "c\rd": 1});
+        let y = super::yaml_string(&v);
+        let back = crate::yaml::parse(&y, 0).unwrap();
+        assert_eq!(back.to_json(), v, "{y}");
     }
 }
