@@ -83,12 +83,16 @@ fn resolve(
     let base = match ext.get("file").and_then(Node::as_str) {
         Some(f) => {
             let path = crate::paths::clean(&dir.join(f));
-            let (_, mut tree) = ctx.parse_file(&path)?;
-            if let Some(m) = tree.as_map_mut() {
-                m.shift_remove("version");
+            let (_, docs) = ctx.parse_file(&path)?;
+            let mut tree = Node::map(Default::default(), ext.pos);
+            for mut doc in docs {
+                if let Some(m) = doc.as_map_mut() {
+                    m.shift_remove("version");
+                }
+                ctx.interpolate(&mut doc, env)?;
+                crate::canonical::canonical_file(&mut doc);
+                crate::merge::merge(&mut tree, doc, &[]).map_err(|e| ctx.err(e))?;
             }
-            ctx.interpolate(&mut tree, env)?;
-            crate::canonical::canonical_file(&mut tree);
             let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             let other = tree
                 .get("services")

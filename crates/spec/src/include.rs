@@ -128,12 +128,14 @@ pub fn apply(
         }
         let mut inc_tree = Node::map(Default::default(), inc.pos);
         for f in &files {
-            let (_, node) = ctx.parse_file(f)?;
+            let (_, docs) = ctx.parse_file(f)?;
             let mut sub_stack = stack.to_vec();
             sub_stack.push(f.clone());
             let fdir = f.parent().map(Path::to_path_buf).unwrap_or_default();
-            let node = ctx.process_file(node, &fdir, &inc_env, &sub_stack)?;
-            crate::merge::merge(&mut inc_tree, node, &[]).map_err(|e| ctx.err(e))?;
+            for node in docs {
+                let node = ctx.process_file(node, &fdir, &inc_env, &sub_stack)?;
+                crate::merge::merge(&mut inc_tree, node, &[]).map_err(|e| ctx.err(e))?;
+            }
         }
         if let Some(m) = inc_tree.as_map_mut() {
             m.shift_remove("name");

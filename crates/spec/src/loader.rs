@@ -85,29 +85,34 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// Reads and parses one file (`-` is standard input).
-    pub fn parse_file(&mut self, path: &Path) -> Result<(u32, Node), SpecError> {
+    /// Reads and parses one file (`-` is standard input): one node per
+    /// YAML document, each a mapping.
+    pub fn parse_file(&mut self, path: &Path) -> Result<(u32, Vec<Node>), SpecError> {
         let text = if path == Path::new("-") {
             self.opts.stdin.clone().unwrap_or_default()
         } else {
             self.read(path)?
         };
         let id = self.add_file(path.to_owned());
-        let node = crate::yaml::parse(&text, id).map_err(|message| SpecError::Yaml {
+        let docs = crate::yaml::parse_documents(&text, id).map_err(|message| SpecError::Yaml {
             path: path.to_owned(),
             message,
         })?;
-        match node.kind {
-            Kind::Map(_) => Ok((id, node)),
-            Kind::Null => Err(SpecError::msg(format!(
+        if docs.is_empty() {
+            return Err(SpecError::msg(format!(
                 "{}: empty compose file",
                 path.display()
-            ))),
-            _ => Err(self.err(Raw::new(
-                node.pos,
-                "the top level of a Compose file must be a mapping",
-            ))),
+            )));
         }
+        for d in &docs {
+            if !matches!(d.kind, Kind::Map(_)) {
+                return Err(self.err(Raw::new(
+                    d.pos,
+                    "the top level of a Compose file must be a mapping",
+                )));
+            }
+        }
+        Ok((id, docs))
     }
 
     /// Interpolates a tree with `env`, warning once per unset variable.
@@ -220,7 +225,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
     env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
 
     let mut merged = Node::map(Default::default(), Pos::UNKNOWN);
-    for (id, node) in parsed {
+    for (id, node) in parsed
+        .into_iter()
+        .flat_map(|(id, docs)| docs.into_iter().map(move |d| (id, d)))
+    {
         let dir = match ctx.files[id as usize].parent() {
             Some(d) if ctx.files[id as usize] != Path::new("-") => d.to_path_buf(),
             _ => project_dir.clone(),
@@ -359,7 +367,7 @@ fn project_name(
     ctx: &mut Ctx,
     opts: &LoadOptions,
     env: &Env,
-    parsed: &[(u32, Node)],
+    parsed: &[(u32, Vec<Node>)],
     project_dir: &Path,
 ) -> Result<String, SpecError> {
     let explicit = |v: &str, what: &str| -> Result<String, SpecError> {
@@ -377,7 +385,7 @@ fn project_name(
         return explicit(p, "invalid project name (COMPOSE_PROJECT_NAME)");
     }
     let mut from_file = None;
-    for (_, node) in parsed {
+    for node in parsed.iter().flat_map(|(_, docs)| docs) {
         if let Some(n) = node.get("name") {
             let mut n = n.clone();
             ctx.interpolate(&mut n, env)?;

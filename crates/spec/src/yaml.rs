@@ -168,15 +168,34 @@ fn pos_of(l: &serde_saphyr::Location) -> Pos {
     }
 }
 
-/// Parses one YAML document. An empty document gives a null node.
+/// Parses one YAML document. An empty document gives a null node; more
+/// than one document is an error (see [`parse_documents`]).
 pub fn parse(text: &str, file: u32) -> Result<Node, String> {
+    let mut docs = parse_documents(text, file)?;
+    match docs.len() {
+        0 => Ok(Node::null(Pos {
+            file,
+            line: 1,
+            col: 1,
+        })),
+        1 => Ok(docs.remove(0)),
+        _ => Err(format!(
+            "{}:{}: expected a single YAML document",
+            docs[1].pos.line, docs[1].pos.col
+        )),
+    }
+}
+
+/// Parses every document of a YAML stream (`---` separated), skipping
+/// empty ones. Errors start with `LINE:COL: `.
+pub fn parse_documents(text: &str, file: u32) -> Result<Vec<Node>, String> {
     let opts = serde_saphyr::options! {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
         with_snippet: false,
     };
-    let root: Option<Spanned<Tagged<RawNode>>> = serde_saphyr::from_str_with_options(text, opts)
-        .map_err(|e| {
+    let docs: Vec<Option<Spanned<Tagged<RawNode>>>> =
+        serde_saphyr::from_str_multiple_with_options(text, opts).map_err(|e| {
             // "LINE:COL: message", so the caller can prefix the file name.
             let msg = tidy(&e.to_string());
             if starts_with_position(&msg) {
@@ -185,26 +204,22 @@ pub fn parse(text: &str, file: u32) -> Result<Node, String> {
             match e.location() {
                 Some(l) if l.line() > 0 => {
                     let prefix = format!("line {} column {}: ", l.line(), l.column());
-                    format!(
-                        "{}:{}: {}",
-                        l.line(),
-                        l.column(),
-                        msg.strip_prefix(&prefix).unwrap_or(&msg)
-                    )
+                    let rest = msg.strip_prefix(&prefix).unwrap_or(&msg);
+                    format!("{}:{}: {rest}", l.line(), l.column())
                 }
                 _ => msg,
             }
         })?;
-    let mut node = match root {
-        Some(s) => into_node(s)?,
-        None => Node::null(Pos {
-            file,
-            line: 1,
-            col: 1,
-        }),
-    };
-    node.set_file(file);
-    Ok(node)
+    let mut out = Vec::new();
+    for d in docs.into_iter().flatten() {
+        let mut node = into_node(d)?;
+        if node.is_null() {
+            continue;
+        }
+        node.set_file(file);
+        out.push(node);
+    }
+    Ok(out)
 }
 
 /// Drops serde-saphyr's advice meant for programmers and the position it

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod deploy;
+pub mod extra;
 pub mod misc;
 pub mod mounts;
 pub mod ports;
@@ -16,9 +17,10 @@ use serde::Serialize;
 
 pub use build::Build;
 pub use deploy::{Deploy, DeviceRequest, Placement, Resource, Resources, RestartPolicy};
+pub use extra::{Develop, Hook, Trigger};
 pub use misc::{
-    Command, Dependency, Develop, Device, EnvFile, Extends, Healthcheck, Hook, HostsList, Logging,
-    ServiceNetwork, Trigger, Ulimit,
+    Command, Dependency, Device, EnvFile, Extends, Healthcheck, HostsList, Logging, ServiceNetwork,
+    Ulimit,
 };
 pub use mounts::{BindOptions, ServiceVolume, TmpfsOptions, VolumeOptions};
 pub use ports::Port;

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use super::build::Build;
 use super::deploy::{Deploy, DeviceRequest};
+use super::extra::{Blkio, CredentialSpec, Develop, Hook, Provider, ServiceModel};
 use super::misc::{
-    Blkio, Command, CredentialSpec, Dependency, Develop, Device, EnvFile, Extends, Healthcheck,
-    Hook, HostsList, Logging, Provider, ServiceModel, ServiceNetwork, Ulimit,
+    Command, Dependency, Device, EnvFile, Extends, Healthcheck, HostsList, Logging, ServiceNetwork,
+    Ulimit,
 };
 use super::mounts::ServiceVolume;
 use super::ports::Port;

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use super::deploy::gpus_from_node;
+use super::extra::ServiceModel;
 use super::misc::{
-    ServiceModel, command_from_node, depends_on_from_node, env_files_from_node,
-    service_networks_from_node,
+    command_from_node, depends_on_from_node, env_files_from_node, service_networks_from_node,
 };
 use super::ports::ports_from_node;
 use super::service::{SERVICE_KEYS, Service, expose_list};
