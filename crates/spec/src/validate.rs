@@ -80,8 +80,8 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
             format!("service {n:?} declares both `dockerfile` and `dockerfile_inline`"),
         ));
     }
-    for (d, dep) in &s.depends_on {
-        if !p.services.contains_key(d) && dep.required && !p.disabled_services.contains_key(d) {
+    for d in s.depends_on.keys() {
+        if !p.services.contains_key(d) && !p.disabled_services.contains_key(d) {
             let known: Vec<&str> = p.services.keys().map(String::as_str).collect();
             let mut msg = format!("service {n:?} depends on undefined service {d:?}");
             if let Some(b) = crate::convert::did_you_mean(d, &known) {

@@ -138,7 +138,7 @@ impl FromNode for Service {
             tty: f!("tty"),
             ulimits: f!("ulimits"),
             use_api_socket: f!("use_api_socket"),
-            user: field::<Option<ScalarString>>(m, n, path, "user")?.map(|s| s.0),
+            user: f!("user"),
             userns_mode: f!("userns_mode"),
             uts: f!("uts"),
             volume_driver: f!("volume_driver"),
