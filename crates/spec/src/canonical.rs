@@ -63,13 +63,7 @@ pub fn canonical_service(svc: &mut Node) {
             let ctx = Node::str(s.clone(), b.pos);
             b.kind = Kind::Map(Map::from([("context".to_owned(), ctx)]));
         }
-        let bpos = b.pos;
         if let Some(bm) = b.as_map_mut() {
-            // The default context is set here, in the tree, so that it is
-            // resolved against the directory of the file it came from.
-            if !bm.contains_key("context") {
-                bm.insert("context".into(), Node::str(".", bpos));
-            }
             to_map(bm, "args", true);
             to_map(bm, "labels", false);
             to_map(bm, "additional_contexts", false);
@@ -184,6 +178,15 @@ fn to_map(m: &mut Map, key: &str, null_bare: bool) {
 /// `["host:ip", "host=ip"]` → `{host: [ip, …]}`.
 fn hosts_to_map(m: &mut Map, key: &str) {
     let Some(n) = m.get_mut(key) else { return };
+    if let Kind::Map(hosts) = &mut n.kind {
+        for v in hosts.values_mut() {
+            if v.scalar_text().is_some() {
+                let one = v.clone();
+                v.kind = Kind::Seq(vec![one]);
+            }
+        }
+        return;
+    }
     let Kind::Seq(items) = &n.kind else { return };
     let mut out = Map::new();
     for it in items {

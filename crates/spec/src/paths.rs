@@ -61,6 +61,15 @@ fn set_path(n: &mut Node, dir: &Path, home: Option<&str>) {
 /// Makes every relative path in one service node absolute.
 pub fn resolve_service(svc: &mut Node, dir: &Path, home: Option<&str>) {
     let Some(m) = svc.as_map_mut() else { return };
+    // The default context is the directory of the file (or included app) the
+    // service comes from, so it is set here, once that scope is merged.
+    if let Some(b) = m.get_mut("build") {
+        let pos = b.pos;
+        if let Some(bm) = b.as_map_mut() {
+            bm.entry("context".to_owned())
+                .or_insert_with(|| Node::str(".", pos));
+        }
+    }
     if let Some(b) = m.get_mut("build").and_then(Node::as_map_mut) {
         if let Some(c) = b.get_mut("context")
             && c.as_str().is_some_and(|s| !is_remote(s))
