@@ -89,6 +89,20 @@ fn escape_dollars(v: &mut Value) {
     }
 }
 
+/// Whole floats as integers (`1`, not `1.0`), as Go prints them.
+fn go_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(go_numbers),
+        Value::Object(o) => o.values_mut().for_each(go_numbers),
+        _ => {}
+    }
+}
+
 /// The project as `docker compose config --format json` prints it.
 pub fn to_json(p: &Project) -> String {
     to_json_with(p, true)
@@ -99,6 +113,7 @@ pub fn to_json(p: &Project) -> String {
 pub fn to_json_with(p: &Project, escape: bool) -> String {
     let mut top = serde_json::Map::new();
     let mut v = to_json_value(p);
+    go_numbers(&mut v);
     if escape {
         escape_dollars(&mut v);
     }
