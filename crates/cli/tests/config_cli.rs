@@ -156,7 +156,7 @@ fn stdin_output_file_and_service_filter() {
         Some(APP),
     );
     assert!(o.status.success(), "{}", err(&o));
-    assert_eq!(out(&o), "web\ndb\n");
+    assert_eq!(out(&o), "db\nweb\n");
     let d = project(&[("compose.yaml", APP)]);
     let o = berth(d.path(), &["config", "-o", "out.yaml", "db"]);
     assert!(o.status.success(), "{}", err(&o));
