@@ -77,14 +77,14 @@ fn list_flags() {
     let d = project(&[("compose.yaml", APP)]);
     assert_eq!(
         out(&berth(d.path(), &["config", "--services"])),
-        "web\ndb\n"
+        "db\nweb\n"
     );
     assert_eq!(
         out(&berth(
             d.path(),
             &["--profile", "tools", "config", "--services"]
         )),
-        "web\ndb\ntool\n"
+        "db\ntool\nweb\n"
     );
     assert_eq!(out(&berth(d.path(), &["config", "--volumes"])), "data\n");
     assert_eq!(
