@@ -151,3 +151,21 @@ pub fn resolve_tree(root: &mut Node, dir: &Path, home: Option<&str>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_like_compose() {
+        let d = Path::new("/p/q");
+        assert_eq!(resolve(d, "./a/../b", None), "/p/q/b");
+        assert_eq!(resolve(d, "../x", None), "/p/x");
+        assert_eq!(resolve(d, "/abs/keep/", None), "/abs/keep/");
+        assert_eq!(resolve(d, "~/data", Some("/home/u")), "/home/u/data");
+        assert_eq!(resolve(d, "~", Some("/home/u")), "/home/u");
+        assert_eq!(resolve(d, "~user/x", Some("/home/u")), "/p/q/~user/x");
+        assert_eq!(resolve(d, "C:\\data", None), "C:\\data");
+        assert_eq!(clean(Path::new("a/./b/../c")), PathBuf::from("a/c"));
+    }
+}

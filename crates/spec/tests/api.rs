@@ -293,3 +293,53 @@ fn extends_and_include_resolve_relative_paths_against_their_own_files() {
         Some(fixtures().join("ok/include/sub/state").to_str().unwrap())
     );
 }
+
+#[test]
+fn project_names_are_normalised_like_compose() {
+    use berth_spec::normalize_project_name as n;
+    assert_eq!(n("My App.v2"), "myappv2");
+    assert_eq!(n("__-x_Y-1"), "x_y-1");
+    assert_eq!(n("..."), "");
+}
+
+#[test]
+fn dotenv_can_be_disabled_and_sets_compose_variables() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "other.yaml",
+        "services:\n  a:\n    image: ${IMG:-none}\n",
+    );
+    write(
+        tmp.path(),
+        ".env",
+        "IMG=fromdotenv\nCOMPOSE_FILE=other.yaml\nCOMPOSE_PROJECT_NAME=dotenvname\n",
+    );
+    let l = load(&options(tmp.path(), "")).unwrap();
+    assert_eq!(l.project.name, "dotenvname");
+    assert_eq!(l.project.services["a"].image.as_deref(), Some("fromdotenv"));
+    let mut o = options(tmp.path(), "-f other.yaml");
+    o.environment
+        .insert("COMPOSE_DISABLE_ENV_FILE".into(), "1".into());
+    let l = load(&o).unwrap();
+    assert_eq!(l.project.services["a"].image.as_deref(), Some("none"));
+}
+
+#[test]
+fn unknown_keys_deep_inside_name_their_path() {
+    let e = load_str("services:\n  w:\n    image: x\n    deploy:\n      resources:\n        limit: {cpus: '1'}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("compose.yaml:6:9: services.w.deploy.resources: unknown attribute `limit` (did you mean `limits`?)"), "{e}");
+    let e = load_str(
+        "services:\n  w:\n    image: x\n    ports:\n      - target: 80\n        publised: 8080\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.ends_with(
+            "services.w.ports[0]: unknown attribute `publised` (did you mean `published`?)"
+        ),
+        "{e}"
+    );
+}
