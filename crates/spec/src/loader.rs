@@ -246,7 +246,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
     project.compose_files = files;
     project.environment = env;
     project.profiles = profiles;
-    crate::normalize::normalize(&mut ctx, &mut project)?;
+    crate::normalize::normalize(&mut ctx, &mut project, &merged)?;
     crate::profiles::apply(&mut ctx, &mut project, &merged)?;
     crate::validate::validate(&ctx, &project, &merged)?;
     crate::normalize::prune_unused(&mut project);

@@ -8,7 +8,11 @@ use crate::error::SpecError;
 use crate::loader::Ctx;
 use crate::model::{Dependency, Project, Service};
 
-pub fn normalize(ctx: &mut Ctx, p: &mut Project) -> Result<(), SpecError> {
+pub fn normalize(
+    ctx: &mut Ctx,
+    p: &mut Project,
+    tree: &crate::yaml::Node,
+) -> Result<(), SpecError> {
     let mut uses_default = false;
     for s in p.services.values_mut() {
         if s.provider.is_some() || s.network_mode.is_some() {
@@ -54,7 +58,8 @@ pub fn normalize(ctx: &mut Ctx, p: &mut Project) -> Result<(), SpecError> {
     }
     let dir = p.working_dir.clone();
     for s in p.services.values_mut() {
-        normalize_service(ctx, s, &p.environment, &dir)?;
+        let pos = crate::validate::pos_at(tree, &["services", &s.name, "env_file"]);
+        normalize_service(ctx, s, &p.environment, &dir, pos)?;
     }
     Ok(())
 }
@@ -71,6 +76,7 @@ fn normalize_service(
     s: &mut Service,
     env: &crate::loader::Env,
     dir: &std::path::Path,
+    env_file_pos: Option<crate::error::Pos>,
 ) -> Result<(), SpecError> {
     if s.pull_policy.as_deref() == Some("if_not_present") {
         s.pull_policy = Some("missing".into());
@@ -98,11 +104,15 @@ fn normalize_service(
             let path = std::path::Path::new(&f.path);
             if !path.is_file() {
                 if f.required {
-                    return Err(SpecError::msg(format!(
+                    let msg = format!(
                         "service {:?}: env file {} not found",
                         s.name,
                         path.display()
-                    )));
+                    );
+                    return Err(match env_file_pos {
+                        Some(pos) => ctx.err(crate::error::Raw::new(pos, msg)),
+                        None => SpecError::msg(msg),
+                    });
                 }
                 continue;
             }

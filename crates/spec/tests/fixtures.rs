@@ -76,3 +76,29 @@ fn bad_fixtures_fail_with_their_message_and_position() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(n >= 30, "only {n} bad fixtures");
 }
+
+/// Inputs the fuzzer once broke the `config` round trip with.
+#[test]
+fn fuzz_regressions_round_trip() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/load");
+    let mut n = 0;
+    for e in std::fs::read_dir(seeds).unwrap() {
+        let p = e.unwrap().path();
+        if !p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("regress-")
+        {
+            continue;
+        }
+        let mut o = options(Path::new("/nonexistent"), "");
+        o.files = vec!["-".into()];
+        o.stdin = Some(std::fs::read_to_string(&p).unwrap());
+        o.project_name = Some("fuzz".into());
+        let loaded = berth_spec::load(&o).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert_round_trip(&loaded, &p.display().to_string());
+        n += 1;
+    }
+    assert!(n >= 2);
+}
