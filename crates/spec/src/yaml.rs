@@ -189,10 +189,16 @@ pub fn parse(text: &str, file: u32) -> Result<Node, String> {
 /// Parses every document of a YAML stream (`---` separated), skipping
 /// empty ones. Errors start with `LINE:COL: `.
 pub fn parse_documents(text: &str, file: u32) -> Result<Vec<Node>, String> {
+    // Compose files legitimately reuse one anchor (`<<: *defaults`) in
+    // hundreds of services, so the alias/anchor ratio heuristic is off; the
+    // replay limits (1M events, depth 64) still stop "billion laughs".
+    let mut budget = serde_saphyr::Budget::default();
+    budget.enforce_alias_anchor_ratio = false;
     let opts = serde_saphyr::options! {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
         with_snippet: false,
+        budget: Some(budget),
     };
     let docs: Vec<Option<Spanned<Tagged<RawNode>>>> =
         serde_saphyr::from_str_multiple_with_options(text, opts).map_err(|e| {

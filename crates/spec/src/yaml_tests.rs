@@ -54,3 +54,19 @@ fn empty_document_is_null() {
     assert!(p("").is_null());
     assert!(p("# only a comment\n").is_null());
 }
+
+#[test]
+fn one_anchor_many_aliases_is_fine_but_billion_laughs_is_not() {
+    let mut doc = String::from("x: &d {a: 1}\ns:\n");
+    for i in 0..500 {
+        doc.push_str(&format!("  s{i}: {{<<: *d, b: {i}}}\n"));
+    }
+    assert_eq!(p(&doc).get("s").unwrap().as_map().unwrap().len(), 500);
+    let mut lol = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    let mut prev = 'a';
+    for c in 'b'..='j' {
+        lol.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        prev = c;
+    }
+    assert!(parse(&lol, 0).is_err());
+}
