@@ -38,6 +38,8 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, dir: &Path, env: &Env) -> Result<()
     Ok(())
 }
 
+const MAX_CHAIN: usize = 64;
+
 /// The service `name` of `services` with its `extends` chain merged in.
 fn resolve(
     ctx: &mut Ctx,
@@ -70,6 +72,13 @@ fn resolve(
     let Some(ext) = svc.get("extends").cloned() else {
         return Ok(svc);
     };
+    // Real chains are a few links long; a bound keeps hostile files from
+    // exhausting the stack.
+    if chain.len() >= MAX_CHAIN {
+        return Err(SpecError::msg(format!(
+            "service {name:?}: extends chain longer than {MAX_CHAIN} services"
+        )));
+    }
     chain.push(key);
     let base_name = ext
         .get("service")

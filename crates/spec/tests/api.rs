@@ -343,3 +343,19 @@ fn unknown_keys_deep_inside_name_their_path() {
         "{e}"
     );
 }
+
+#[test]
+fn long_extends_chains_are_refused() {
+    let mut doc = String::from("services:\n  s0:\n    image: x\n");
+    for i in 1..=100 {
+        doc.push_str(&format!("  s{i}:\n    extends: s{}\n", i - 1));
+    }
+    let e = load_str(&doc).unwrap_err().to_string();
+    assert!(e.contains("extends chain longer than 64 services"), "{e}");
+    let mut doc = String::from("services:\n  s0:\n    image: x\n");
+    for i in 1..=20 {
+        doc.push_str(&format!("  s{i}:\n    extends: s{}\n", i - 1));
+    }
+    let l = load_str(&doc).unwrap();
+    assert_eq!(l.project.services["s20"].image.as_deref(), Some("x"));
+}
