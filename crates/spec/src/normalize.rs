@@ -136,6 +136,24 @@ fn normalize_service(
         }
         s.environment.0 = merged;
     }
+    // label_file contents under `labels`, like env_file under `environment`.
+    if !s.label_file.is_empty() {
+        let mut labels = std::collections::BTreeMap::new();
+        for f in std::mem::take(&mut s.label_file) {
+            let path = std::path::Path::new(&f);
+            let text = ctx.read(path)?;
+            let vars = crate::dotenv::parse(&text, &|_| None).map_err(|e| {
+                SpecError::msg(format!(
+                    "service {:?}: failed to read {}: {e}",
+                    s.name,
+                    path.display()
+                ))
+            })?;
+            labels.extend(vars);
+        }
+        labels.extend(std::mem::take(&mut s.labels.0));
+        s.labels.0 = labels;
+    }
     for (k, v) in s.environment.0.iter_mut() {
         if v.is_none() {
             *v = env.get(k).cloned();
