@@ -105,6 +105,17 @@ pub fn parse(
     Ok(out)
 }
 
+/// The `raw` env_file format: `KEY=VALUE` lines taken verbatim (no quotes,
+/// escapes or interpolation); blank lines and `#` comments are skipped.
+pub fn parse_raw(src: &str) -> IndexMap<String, String> {
+    src.lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .collect()
+}
+
 /// The content of a quoted value up to the closing quote: a backslash keeps
 /// the next character (with the backslash, except before the quote itself).
 fn quoted(s: &str, q: char) -> Option<(String, &str, usize)> {

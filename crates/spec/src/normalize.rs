@@ -122,7 +122,12 @@ fn normalize_service(
                     .cloned()
                     .or_else(|| merged.get(k).cloned().flatten())
             };
-            let vars = crate::dotenv::parse(&text, &lookup).map_err(|e| {
+            let parsed = match f.format.as_deref() {
+                None | Some(".env") => crate::dotenv::parse(&text, &lookup),
+                Some("raw") => Ok(crate::dotenv::parse_raw(&text)),
+                Some(other) => Err(format!("unsupported env_file format {other:?}")),
+            };
+            let vars = parsed.map_err(|e| {
                 SpecError::msg(format!(
                     "service {:?}: failed to read {}: {e}",
                     s.name,

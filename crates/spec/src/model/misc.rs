@@ -431,8 +431,7 @@ impl FromNode for Device {
             let parts: Vec<&str> = s.split(':').collect();
             let (source, target, permissions) = match parts.as_slice() {
                 [a] => (*a, *a, "rwm"),
-                [a, b] if b.starts_with('/') => (*a, *b, "rwm"),
-                [a, p] => (*a, *a, *p),
+                [a, b] => (*a, *b, "rwm"),
                 [a, b, p] => (*a, *b, *p),
                 _ => return Err(expected(n, path, "SOURCE[:TARGET[:PERMISSIONS]]")),
             };
