@@ -18,7 +18,7 @@ thread_local! {
     static JSON_MODE: Cell<bool> = const { Cell::new(false) };
 }
 
-fn json_mode() -> bool {
+pub(crate) fn json_mode() -> bool {
     JSON_MODE.with(Cell::get)
 }
 

@@ -162,6 +162,12 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
             format!("services.{n}: can't set distinct values on 'scale' and 'deploy.replicas'"),
         ));
     }
+    if replicas.is_some_and(|r| r < 0) {
+        return Err(v.err(
+            &["services", n, "deploy", "replicas"],
+            format!("services.{n}.deploy.replicas: must be greater than or equal to 0"),
+        ));
+    }
     if s.container_name.is_some() && s.scale.or(replicas).unwrap_or(1) > 1 {
         return Err(v.err(
             &["services", n, "container_name"],
@@ -175,34 +181,32 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
         .deploy
         .as_ref()
         .and_then(|d| d.resources.reservations.as_ref());
+    // Compose's rule: a service-level value (non-zero) must equal the one in
+    // the deploy block whenever that block exists, unset counting as zero.
+    let cpu = |v: Option<f64>| v.unwrap_or(0.0);
+    let mem = |v: Option<crate::units::Bytes>| v.map_or(0, |b| b.0);
     let differ = [
         (
             "cpus",
             "deploy.resources.limits.cpus",
-            s.cpus.is_some()
-                && limits.and_then(|l| l.cpus).is_some()
-                && s.cpus != limits.and_then(|l| l.cpus),
+            cpu(s.cpus) != 0.0 && limits.is_some_and(|l| cpu(l.cpus) != cpu(s.cpus)),
         ),
         (
             "mem_limit",
             "deploy.resources.limits.memory",
-            s.mem_limit.is_some()
-                && limits.and_then(|l| l.memory).is_some()
-                && s.mem_limit != limits.and_then(|l| l.memory),
+            mem(s.mem_limit) != 0 && limits.is_some_and(|l| mem(l.memory) != mem(s.mem_limit)),
         ),
         (
             "pids_limit",
             "deploy.resources.limits.pids",
-            s.pids_limit.is_some()
-                && limits.and_then(|l| l.pids).is_some()
-                && s.pids_limit != limits.and_then(|l| l.pids),
+            s.pids_limit.unwrap_or(0) != 0
+                && limits.is_some_and(|l| l.pids.unwrap_or(0) != s.pids_limit.unwrap_or(0)),
         ),
         (
             "mem_reservation",
             "deploy.resources.reservations.memory",
-            s.mem_reservation.is_some()
-                && res.and_then(|l| l.memory).is_some()
-                && s.mem_reservation != res.and_then(|l| l.memory),
+            mem(s.mem_reservation) != 0
+                && res.is_some_and(|l| mem(l.memory) != mem(s.mem_reservation)),
         ),
     ];
     for (a, b, bad) in differ {

@@ -113,21 +113,55 @@ from_node!(Blkio {
     weight, weight_device, device_read_bps, device_read_iops, device_write_bps, device_write_iops
 } ext);
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct WeightDevice {
     pub path: String,
     pub weight: u64,
-    #[serde(flatten)]
     pub extensions: Extensions,
 }
 from_node!(WeightDevice { path, weight } ext);
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ThrottleDevice {
     pub path: String,
     pub rate: crate::units::Bytes,
-    #[serde(flatten)]
     pub extensions: Extensions,
+}
+
+/// Compose's Go types for these two have no JSON tags, so its JSON output
+/// (and config hash) spells the keys `Path`, `Weight`, `Rate`; YAML uses
+/// the lowercase names. berth prints the same.
+fn device_ser<S: serde::Serializer, V: Serialize>(
+    s: S,
+    path: &str,
+    key: &str,
+    value: &V,
+    ext: &Extensions,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let json = crate::serialize::json_mode();
+    let mut m = s.serialize_map(None)?;
+    m.serialize_entry(if json { "Path" } else { "path" }, path)?;
+    let cap = format!("{}{}", key[..1].to_uppercase(), &key[1..]);
+    m.serialize_entry(if json { cap.as_str() } else { key }, value)?;
+    if !json {
+        for (k, v) in &ext.0 {
+            m.serialize_entry(k, v)?;
+        }
+    }
+    m.end()
+}
+
+impl Serialize for WeightDevice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        device_ser(s, &self.path, "weight", &self.weight, &self.extensions)
+    }
+}
+
+impl Serialize for ThrottleDevice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        device_ser(s, &self.path, "rate", &self.rate, &self.extensions)
+    }
 }
 from_node!(ThrottleDevice { path, rate } ext);
 

@@ -91,8 +91,6 @@ pub struct Service {
     #[serde(skip_serializing_if = "StringList::is_empty")]
     pub dns_search: StringList,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dockerfile: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub domainname: Option<String>,
     /// `None` = the image's ENTRYPOINT; `Some([])` = explicitly empty.
     #[serde(skip_serializing_if = "crate::serialize::skip_null_cmd")]
@@ -139,10 +137,6 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_driver: Option<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub log_opt: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mem_limit: Option<Bytes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mem_reservation: Option<Bytes>,
@@ -154,8 +148,6 @@ pub struct Service {
     pub mac_address: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub models: BTreeMap<String, Option<ServiceModel>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub net: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
     /// Network key → per-service settings (`None` = defaults).
@@ -217,8 +209,6 @@ pub struct Service {
     pub userns_mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uts: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub volume_driver: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<ServiceVolume>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -272,7 +262,6 @@ pub const SERVICE_KEYS: &[&str] = &[
     "dns",
     "dns_opt",
     "dns_search",
-    "dockerfile",
     "domainname",
     "entrypoint",
     "provider",
@@ -294,15 +283,12 @@ pub const SERVICE_KEYS: &[&str] = &[
     "label_file",
     "links",
     "logging",
-    "log_driver",
-    "log_opt",
     "mem_limit",
     "mem_reservation",
     "memswap_limit",
     "mem_swappiness",
     "mac_address",
     "models",
-    "net",
     "network_mode",
     "networks",
     "oom_kill_disable",
@@ -333,7 +319,6 @@ pub const SERVICE_KEYS: &[&str] = &[
     "user",
     "userns_mode",
     "uts",
-    "volume_driver",
     "volumes",
     "volumes_from",
     "working_dir",
