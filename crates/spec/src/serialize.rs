@@ -121,6 +121,8 @@ pub fn to_json_with(p: &Project, escape: bool) -> String {
         Value::Object(o) => o.into_iter().collect(),
         _ => Vec::new(),
     };
+    // Compose's JSON writer leaves top-level `models` out (its YAML has it).
+    pairs.retain(|(k, _)| k != "models");
     pairs.extend(p.extensions.0.iter().map(|(k, v)| {
         let mut v = v.clone();
         if escape {
