@@ -43,8 +43,24 @@ impl Serialize for Extensions {
         if json_mode() {
             s.collect_map(std::iter::empty::<(&str, &Value)>())
         } else {
-            s.collect_map(self.0.iter())
+            // Go keeps extensions in maps, so they print with sorted keys.
+            let mut keys: Vec<&String> = self.0.keys().collect();
+            keys.sort();
+            s.collect_map(keys.into_iter().map(|k| (k, sorted_value(&self.0[k]))))
         }
+    }
+}
+
+/// A copy of `v` with every object's keys sorted.
+pub(crate) fn sorted_value(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => {
+            let mut pairs: Vec<(&String, &Value)> = o.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(pairs.into_iter().map(|(k, v)| (k.clone(), sorted_value(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted_value).collect()),
+        other => other.clone(),
     }
 }
 
