@@ -140,7 +140,7 @@ pub fn to_json_with(p: &Project, escape: bool) -> String {
     // Compose's JSON writer leaves top-level `models` out (its YAML has it).
     pairs.retain(|(k, _)| k != "models");
     pairs.extend(p.extensions.0.iter().map(|(k, v)| {
-        let mut v = v.clone();
+        let mut v = sorted_value(v);
         if escape {
             escape_dollars(&mut v);
         }
