@@ -95,6 +95,7 @@ fn fixtures() -> PathBuf {
 
 struct Outcome {
     json: Option<Value>,
+    text: String,
     stderr: String,
 }
 
@@ -120,6 +121,7 @@ fn config(bin: &Path, dir: &Path, args: &[String]) -> Outcome {
     };
     Outcome {
         json,
+        text: stdout.into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
@@ -256,8 +258,11 @@ fn berth_config_matches_compose_config() {
                         case.name
                     );
                 }
-                // The YAML text too, byte for byte, unless an intended
-                // difference shows in it.
+                // The JSON and YAML text too, byte for byte, unless an
+                // intended difference shows in them.
+                if b.text != c.text && !had_intended {
+                    problems.push(format!("{}: JSON text differs", case.name));
+                }
                 let by = stdout_of(&berth, &case.dir, &case.args, &["config"]);
                 let cy = stdout_of(&compose, &case.dir, &case.args, &["config"]);
                 if by != cy && !had_intended {

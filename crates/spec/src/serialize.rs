@@ -57,7 +57,12 @@ pub(crate) fn sorted_value(v: &Value) -> Value {
         Value::Object(o) => {
             let mut pairs: Vec<(&String, &Value)> = o.iter().collect();
             pairs.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(pairs.into_iter().map(|(k, v)| (k.clone(), sorted_value(v))).collect())
+            Value::Object(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted_value(v)))
+                    .collect(),
+            )
         }
         Value::Array(a) => Value::Array(a.iter().map(sorted_value).collect()),
         other => other.clone(),
@@ -150,8 +155,16 @@ pub fn to_json_with(p: &Project, escape: bool) -> String {
     for (k, v) in pairs {
         top.insert(k, v);
     }
-    let mut out = serde_json::to_string_pretty(&Value::Object(top)).unwrap_or_default();
-    out.push('\n');
+    let out = serde_json::to_string_pretty(&Value::Object(top)).unwrap_or_default();
+    // Go's encoder escapes these for HTML safety; they can only occur inside
+    // strings, so replacing them in the text is exact.
+    let out = out
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    // Like Compose, no newline after the closing brace.
     out
 }
 
