@@ -17,6 +17,13 @@ fn main() {
             shared.join("corpus/awesome-compose/pihole-cloudflared-DoH/compose.yaml")
         }
     };
+    if !file.is_file() {
+        eprintln!(
+            "skipped: {} not found (set BERTH_SHARED_DIR or pass a file)",
+            file.display()
+        );
+        return;
+    }
     let dir = file.parent().unwrap().to_owned();
     let opts = berth_spec::LoadOptions {
         files: vec![file.clone()],
