@@ -359,3 +359,23 @@ fn long_extends_chains_are_refused() {
     let l = load_str(&doc).unwrap();
     assert_eq!(l.project.services["s20"].image.as_deref(), Some("x"));
 }
+
+#[test]
+fn helpers_for_the_reconciler() {
+    let l = load_str(
+        "name: h\nservices:\n  web:\n    build: .\n    depends_on: [db, cache]\n    deploy: {replicas: 3}\n  db:\n    image: pg\n    scale: 2\n  cache:\n    image: redis\n    depends_on: [db]\n  aaa:\n    image: a\n",
+    )
+    .unwrap();
+    let p = &l.project;
+    assert_eq!(p.dependency_order(), ["aaa", "db", "cache", "web"]);
+    assert_eq!(p.image_of(&p.services["web"]), "h-web");
+    assert_eq!(p.image_of(&p.services["db"]), "pg");
+    assert_eq!(
+        (
+            p.services["web"].replicas(),
+            p.services["db"].replicas(),
+            p.services["aaa"].replicas()
+        ),
+        (3, 2, 1)
+    );
+}

@@ -124,7 +124,7 @@ fn render(p: &Project, args: &Args) -> anyhow::Result<String> {
         lines(v)
     };
     if args.services {
-        return Ok(lines(&dependency_order(p)));
+        return Ok(lines(&p.dependency_order()));
     }
     if args.volumes {
         return Ok(sorted(p.volumes.keys().collect()));
@@ -139,10 +139,7 @@ fn render(p: &Project, args: &Args) -> anyhow::Result<String> {
         return Ok(p
             .services
             .values()
-            .map(|s| match &s.image {
-                Some(i) => format!("{i}\n"),
-                None => format!("{}-{}\n", p.name, s.name),
-            })
+            .map(|s| format!("{}\n", p.image_of(s)))
             .collect());
     }
     if args.environment {
@@ -188,32 +185,4 @@ fn keep_only(p: &mut Project, names: &[String]) {
         keep.push(n);
     }
     p.services.retain(|k, _| keep.contains(k));
-}
-
-/// Service names with every service after what it depends on, ties by name
-/// (the order `docker compose config --services` prints).
-fn dependency_order(p: &Project) -> Vec<String> {
-    fn visit(p: &Project, n: &str, out: &mut Vec<String>) {
-        if out.iter().any(|x| x == n) {
-            return;
-        }
-        out.push(n.to_owned());
-        let at = out.len() - 1;
-        if let Some(s) = p.services.get(n) {
-            for d in s.depends_on.keys() {
-                visit(p, d, out);
-            }
-        }
-        // Dependencies were appended after `n`: move `n` behind them.
-        let me = out.remove(at);
-        out.push(me);
-    }
-    let mut names: Vec<&String> = p.services.keys().collect();
-    names.sort();
-    let mut out = Vec::new();
-    for n in names {
-        visit(p, n, &mut out);
-    }
-    out.retain(|n| p.services.contains_key(n));
-    out
 }

@@ -225,6 +225,15 @@ pub struct Service {
     pub extensions: Extensions,
 }
 
+impl Service {
+    /// How many containers to run: `scale`, else `deploy.replicas`, else 1.
+    pub fn replicas(&self) -> i64 {
+        self.scale
+            .or_else(|| self.deploy.as_ref().and_then(|d| d.replicas))
+            .unwrap_or(1)
+    }
+}
+
 /// `expose` entries may be numbers.
 pub(crate) fn expose_list(v: Vec<ScalarString>) -> Vec<String> {
     v.into_iter().map(|s| s.0).collect()
