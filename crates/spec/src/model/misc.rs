@@ -462,12 +462,28 @@ impl FromNode for Device {
 }
 
 /// `env_file` entry.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EnvFile {
     pub path: String,
     pub required: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+}
+
+/// A required file prints as its path, as Compose prints it.
+impl Serialize for EnvFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.required && self.format.is_none() {
+            return s.serialize_str(&self.path);
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("required", &self.required)?;
+        if let Some(f) = &self.format {
+            m.serialize_entry("format", f)?;
+        }
+        m.end()
+    }
 }
 
 impl FromNode for EnvFile {
