@@ -192,9 +192,8 @@ pub(crate) fn skip_empty_struct<T: Default + PartialEq>(v: &T) -> bool {
 pub fn yaml_string(v: &Value) -> String {
     let mut out = String::new();
     emit(&mut out, v, 0, Ctx::Top);
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
+    // Always: a `|+` block may end in empty lines that are part of its value.
+    out.push('\n');
     out
 }
 
@@ -273,8 +272,12 @@ fn scalar(out: &mut String, v: &Value, indent: usize) {
             }
         }
         Value::String(s) => {
+            // A literal block needs its first content line unindented (YAML
+            // takes the indentation from it) and some content at all.
+            let first = s.trim_start_matches('\n');
             if s.contains('\n')
-                && !s.starts_with(' ')
+                && !first.is_empty()
+                && !first.starts_with([' ', '\t'])
                 && s.chars().all(|c| c == '\n' || !needs_escape(c))
             {
                 literal_block(out, s, indent);
@@ -294,22 +297,17 @@ fn literal_block(out: &mut String, s: &str, indent: usize) {
         1 => "|",
         _ => "|+",
     });
-    let body = if trailing == 1 {
-        &s[..s.len() - 1]
-    } else {
-        s.trim_end_matches('\n')
-    };
-    for line in body.split('\n') {
+    for line in s.trim_end_matches('\n').split('\n') {
         out.push('\n');
         if !line.is_empty() {
             pad(out, indent);
             out.push_str(line);
         }
     }
-    for _ in 1..trailing.max(1) {
-        if trailing > 1 {
-            out.push('\n');
-        }
+    // The last line's break comes from whatever follows the block; with
+    // `|+` the other trailing breaks are kept as empty lines.
+    for _ in 1..trailing {
+        out.push('\n');
     }
 }
 
@@ -441,6 +439,32 @@ mod tests {
 
 #[cfg(test)]
 mod key_tests {
+    #[test]
+    fn literal_blocks_keep_trailing_newlines() {
+        for text in [
+            "a\nb",
+            "a\nb\n",
+            "a\n\nb\n\n\n",
+            "T\n\n\n\nx\n\nA\n\n",
+            "\n",
+            "\n\n",
+            " x\ny\n",
+            "\n  x\n",
+            "x\n  y\n",
+            "a\tb\nc",
+        ] {
+            for v in [
+                serde_json::json!({"k": text}),
+                serde_json::json!({"k": text, "next": 1}),
+                serde_json::json!({"l": [text, text]}),
+            ] {
+                let y = super::yaml_string(&v);
+                let back = crate::yaml::parse(&y, 0).unwrap();
+                assert_eq!(back.to_json(), v, "{y:?}");
+            }
+        }
+    }
+
     #[test]
     fn keys_with_line_breaks_are_quoted() {
         let v: serde_json::Value = serde_json::json!({"a\nb": "x\ny", "c\rd": 1});
