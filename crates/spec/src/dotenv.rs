@@ -182,6 +182,7 @@ fn unescape(s: &str) -> String {
 fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     substitute(s, lookup, &mut |_| {}).map_err(|e| match e {
         TemplateError::Invalid => format!("invalid interpolation format in {s:?}"),
+        TemplateError::TooLong => "the value expands to more than 16 MiB".to_owned(),
         TemplateError::Required { name, reason } => {
             format!("required variable {name} is missing a value: {reason}")
         }

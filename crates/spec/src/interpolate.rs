@@ -13,7 +13,13 @@ pub enum TemplateError {
     Invalid,
     /// `${VAR:?msg}` / `${VAR?msg}` on a missing variable.
     Required { name: String, reason: String },
+    /// The result would exceed [`MAX_LEN`] (for example `.env` lines that
+    /// each double the previous value).
+    TooLong,
 }
+
+/// The longest value interpolation produces: 16 MiB.
+pub const MAX_LEN: usize = 16 << 20;
 
 /// Expands `s`. `lookup` returns a variable's value; `unset` is told about
 /// each variable that was used without a value and without a default.
@@ -77,8 +83,14 @@ fn substitute_at(
             }
         }
         lit = i;
+        if out.len() > MAX_LEN {
+            return Err(TemplateError::TooLong);
+        }
     }
     out.push_str(&s[lit..]);
+    if out.len() > MAX_LEN {
+        return Err(TemplateError::TooLong);
+    }
     Ok(out)
 }
 
@@ -192,6 +204,12 @@ pub fn interpolate_node(
                         format!(
                             "{path}: invalid interpolation format in \"{s}\": you may need to escape any $ with another $"
                         ),
+                    ));
+                }
+                Err(TemplateError::TooLong) => {
+                    return Err(Raw::new(
+                        node.pos,
+                        format!("{path}: the interpolated value is longer than 16 MiB"),
                     ));
                 }
                 Err(TemplateError::Required { name, reason }) => {
