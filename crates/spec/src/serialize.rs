@@ -217,7 +217,17 @@ fn emit(out: &mut String, v: &Value, indent: usize, ctx: Ctx) {
                     pad(out, indent);
                 }
                 first = false;
-                out.push_str(&scalar_str(k));
+                let key = scalar_str(k);
+                if key.len() > 1000 {
+                    // YAML caps implicit keys at 1024 characters: use the
+                    // explicit `? key` / `: value` form.
+                    out.push_str("? ");
+                    out.push_str(&key);
+                    out.push('\n');
+                    pad(out, indent);
+                } else {
+                    out.push_str(&key);
+                }
                 out.push(':');
                 emit_child(out, val, indent);
             }
@@ -462,6 +472,20 @@ mod key_tests {
                 let back = crate::yaml::parse(&y, 0).unwrap();
                 assert_eq!(back.to_json(), v, "{y:?}");
             }
+        }
+    }
+
+    #[test]
+    fn very_long_keys_use_the_explicit_form() {
+        let long = "k".repeat(2000);
+        for v in [
+            serde_json::json!({ long.clone(): "v", "next": {"a": 1} }),
+            serde_json::json!({"m": { long.clone(): {"x": [1, 2]} }}),
+            serde_json::json!({"l": [{ long.clone(): 1, "b": 2 }]}),
+        ] {
+            let y = super::yaml_string(&v);
+            let back = crate::yaml::parse(&y, 0).unwrap_or_else(|e| panic!("{e}\n{y}"));
+            assert_eq!(back.to_json(), v);
         }
     }
 
