@@ -366,7 +366,95 @@ fn double_quoted(s: &str) -> String {
     out
 }
 
+/// YAML 1.1 sexagesimal numbers (`1:20`), which go-yaml quotes.
+fn is_base60(s: &str) -> bool {
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let mut parts = int.split(':');
+    let head = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    !rest.is_empty()
+        && head.starts_with(|c: char| c.is_ascii_digit())
+        && head.chars().all(|c| c.is_ascii_digit() || c == '_')
+        && rest.iter().all(|p| {
+            (1..=2).contains(&p.len())
+                && p.chars().all(|c| c.is_ascii_digit())
+                && (p.len() == 1 || p.as_bytes()[0] <= b'5')
+        })
+        && frac.chars().all(|c| c.is_ascii_digit() || c == '_')
+}
+
+/// YAML timestamps (`2001-01-01`, `2001-12-14t21:59:43.10-05:00`).
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |from: usize, n: usize| {
+        b.len() >= from + n && b[from..from + n].iter().all(u8::is_ascii_digit)
+    };
+    if !(digits(0, 4) && b.get(4) == Some(&b'-')) {
+        return false;
+    }
+    let mut i = 5;
+    for part in 0..2 {
+        let n = if digits(i, 2) {
+            2
+        } else if digits(i, 1) {
+            1
+        } else {
+            return false;
+        };
+        i += n;
+        if part == 0 {
+            if b.get(i) != Some(&b'-') {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    let sep = match b.get(i) {
+        None => return true,
+        Some(&c @ (b'T' | b't' | b' ')) => c,
+        _ => return false,
+    };
+    // 15:4:5[.999999999], then a zone (`Z`, `-05:00`) after T, none after a space.
+    i += 1;
+    for part in 0..3 {
+        let n = if digits(i, 2) {
+            2
+        } else if digits(i, 1) {
+            1
+        } else {
+            return false;
+        };
+        i += n;
+        if part < 2 {
+            if b.get(i) != Some(&b':') {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    let zone = &s[i..];
+    if sep == b' ' {
+        return zone.is_empty();
+    }
+    zone == "Z"
+        || (zone.len() == 6
+            && matches!(zone.as_bytes()[0], b'+' | b'-')
+            && zone.as_bytes()[3] == b':'
+            && digits(i + 1, 2)
+            && digits(i + 4, 2))
+}
+
 fn resolves_to_non_string(s: &str) -> bool {
+    if is_base60(s) || is_timestamp(s) {
+        return true;
+    }
     let lower = s.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
@@ -417,7 +505,8 @@ fn needs_quotes(s: &str) -> bool {
         || s.contains(": ")
         || s.contains(" #")
         || s == "-"
-        || s == "<<"
+        || s.starts_with("---")
+        || s.starts_with("...")
 }
 
 #[cfg(test)]

@@ -344,7 +344,12 @@ impl<'de> Visitor<'de> for RawVisitor {
             let kpos = pos_of(&k.referenced);
             let key = match k.value.0 {
                 Kind::Str(s) => s,
-                Kind::Null => "null".to_owned(),
+                Kind::Null => {
+                    return Err(de::Error::custom(format!(
+                        "{}:{}: a mapping key must not be null (quote it: \"null\")",
+                        kpos.line, kpos.col
+                    )));
+                }
                 other => Node::new(other, kpos).scalar_text().ok_or_else(|| {
                     de::Error::custom(format!(
                         "line {} column {}: a mapping key must be a scalar",
