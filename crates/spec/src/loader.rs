@@ -192,6 +192,9 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
         setting("COMPOSE_FILE"),
         setting("COMPOSE_PATH_SEPARATOR"),
     )?;
+    if opts.files.is_empty() {
+        warn_several_defaults(&mut ctx, &files);
+    }
     let project_dir = match &opts.project_directory {
         Some(d) => crate::paths::clean(&cwd.join(d)),
         None => match files.first() {
@@ -303,6 +306,35 @@ fn discover(
         dir = d.parent();
     }
     Err(SpecError::NotFound)
+}
+
+/// Compose warns when a directory holds more than one default file name.
+fn warn_several_defaults(ctx: &mut Ctx, files: &[PathBuf]) {
+    let Some(dir) = files.first().and_then(|f| f.parent()) else {
+        return;
+    };
+    if !files
+        .first()
+        .is_some_and(|f| DEFAULT_FILES.iter().any(|n| f.ends_with(n)))
+    {
+        return;
+    }
+    let found: Vec<String> = DEFAULT_FILES
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if found.len() > 1 {
+        ctx.warn(
+            None,
+            format!(
+                "Found multiple config files with supported names: {}",
+                found.join(", ")
+            ),
+        );
+        ctx.warn(None, format!("Using {}", found[0]));
+    }
 }
 
 /// The interpolation environment: `--env-file`s (or the project directory's

@@ -41,6 +41,16 @@ fn finds_files_in_parent_directories_and_loads_the_override() {
         l.project.compose_files,
         vec![root.join("compose.yml"), root.join("compose.override.yaml")]
     );
+    let w: Vec<String> = l.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("Found multiple config files with supported names: "),
+        "{w:?}"
+    );
+    assert_eq!(
+        w[1],
+        format!("Using {}", root.join("compose.yml").display())
+    );
 }
 
 #[test]
