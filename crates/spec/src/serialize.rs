@@ -217,7 +217,12 @@ fn emit(out: &mut String, v: &Value, indent: usize, ctx: Ctx) {
                     pad(out, indent);
                 }
                 first = false;
-                let key = scalar_str(k);
+                // A plain `<<` key would read back as a merge key.
+                let key = if k == "<<" {
+                    "\"<<\"".to_owned()
+                } else {
+                    scalar_str(k)
+                };
                 if key.len() > 1000 {
                     // YAML caps implicit keys at 1024 characters: use the
                     // explicit `? key` / `: value` form.
@@ -562,6 +567,13 @@ mod key_tests {
                 assert_eq!(back.to_json(), v, "{y:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_merge_key_lookalike_reads_back_as_a_key() {
+        let v = serde_json::json!({"env": {"<<": "", "A": "<<"}});
+        let y = super::yaml_string(&v);
+        assert_eq!(crate::yaml::parse(&y, 0).unwrap().to_json(), v, "{y}");
     }
 
     #[test]
