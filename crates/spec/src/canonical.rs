@@ -50,7 +50,8 @@ pub fn canonical_file(root: &mut Node) {
 /// Canonicalises one service node.
 pub fn canonical_service(svc: &mut Node) {
     let Some(m) = svc.as_map_mut() else { return };
-    for k in ["environment"] {
+    {
+        let k = "environment";
         to_map(m, k, true);
     }
     for k in ["labels", "annotations", "sysctls"] {
@@ -72,47 +73,47 @@ pub fn canonical_service(svc: &mut Node) {
     if let Some(d) = m.get_mut("deploy").and_then(Node::as_map_mut) {
         to_map(d, "labels", false);
     }
-    if let Some(e) = m.get_mut("extends") {
-        if let Kind::Str(s) = &e.kind {
-            let svc = Node::str(s.clone(), e.pos);
-            e.kind = Kind::Map(Map::from([("service".to_owned(), svc)]));
-        }
+    if let Some(e) = m.get_mut("extends")
+        && let Kind::Str(s) = &e.kind
+    {
+        let svc = Node::str(s.clone(), e.pos);
+        e.kind = Kind::Map(Map::from([("service".to_owned(), svc)]));
     }
-    if let Some(d) = m.get_mut("depends_on") {
-        if let Kind::Seq(items) = &d.kind {
-            let mut out = Map::new();
-            for it in items {
-                if let Some(name) = it.scalar_text() {
-                    let mut dep = Map::new();
-                    dep.insert("condition".into(), Node::str("service_started", it.pos));
-                    dep.insert("required".into(), Node::new(Kind::Bool(true), it.pos));
-                    out.insert(name, Node::map(dep, it.pos));
-                }
+    if let Some(d) = m.get_mut("depends_on")
+        && let Kind::Seq(items) = &d.kind
+    {
+        let mut out = Map::new();
+        for it in items {
+            if let Some(name) = it.scalar_text() {
+                let mut dep = Map::new();
+                dep.insert("condition".into(), Node::str("service_started", it.pos));
+                dep.insert("required".into(), Node::new(Kind::Bool(true), it.pos));
+                out.insert(name, Node::map(dep, it.pos));
             }
-            if out.len() == items.len() {
-                d.kind = Kind::Map(out);
-            }
+        }
+        if out.len() == items.len() {
+            d.kind = Kind::Map(out);
         }
     }
     for k in ["networks", "models"] {
-        if let Some(n) = m.get_mut(k) {
-            if let Kind::Seq(items) = &n.kind {
-                let out: Map = items
-                    .iter()
-                    .filter_map(|it| it.as_str().map(|s| (s.to_owned(), Node::null(it.pos))))
-                    .collect();
-                if out.len() == items.len() {
-                    n.kind = Kind::Map(out);
-                }
+        if let Some(n) = m.get_mut(k)
+            && let Kind::Seq(items) = &n.kind
+        {
+            let out: Map = items
+                .iter()
+                .filter_map(|it| it.as_str().map(|s| (s.to_owned(), Node::null(it.pos))))
+                .collect();
+            if out.len() == items.len() {
+                n.kind = Kind::Map(out);
             }
         }
     }
     for k in ["dns", "dns_search", "tmpfs", "env_file", "label_file"] {
-        if let Some(n) = m.get_mut(k) {
-            if let Kind::Str(_) = n.kind {
-                let item = n.clone();
-                n.kind = Kind::Seq(vec![item]);
-            }
+        if let Some(n) = m.get_mut(k)
+            && let Kind::Str(_) = n.kind
+        {
+            let item = n.clone();
+            n.kind = Kind::Seq(vec![item]);
         }
     }
     if let Some(Kind::Seq(items)) = m.get_mut("ports").map(|n| &mut n.kind) {
@@ -135,11 +136,11 @@ pub fn canonical_service(svc: &mut Node) {
     }
     if let Some(Kind::Seq(items)) = m.get_mut("volumes").map(|n| &mut n.kind) {
         for it in items.iter_mut() {
-            if let Kind::Str(s) = &it.kind {
-                if let Ok(v) = mounts::parse_short(s) {
-                    let pos = it.pos;
-                    *it = node_from_json(&serde_json::to_value(&v).unwrap_or_default(), pos);
-                }
+            if let Kind::Str(s) = &it.kind
+                && let Ok(v) = mounts::parse_short(s)
+            {
+                let pos = it.pos;
+                *it = node_from_json(&serde_json::to_value(&v).unwrap_or_default(), pos);
             }
         }
     }
@@ -177,6 +178,15 @@ fn to_map(m: &mut Map, key: &str, null_bare: bool) {
 /// `["host:ip", "host=ip"]` → `{host: [ip, …]}`.
 fn hosts_to_map(m: &mut Map, key: &str) {
     let Some(n) = m.get_mut(key) else { return };
+    if let Kind::Map(hosts) = &mut n.kind {
+        for v in hosts.values_mut() {
+            if v.scalar_text().is_some() {
+                let one = v.clone();
+                v.kind = Kind::Seq(vec![one]);
+            }
+        }
+        return;
+    }
     let Kind::Seq(items) = &n.kind else { return };
     let mut out = Map::new();
     for it in items {

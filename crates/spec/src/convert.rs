@@ -160,11 +160,10 @@ impl<T: FromNode> FromNode for Option<T> {
 
 impl FromNode for String {
     fn from_node(n: &Node, path: &str) -> RawResult<Self> {
+        // Compose's schema wants a real string here; the places that also
+        // take numbers read a [`ScalarString`] instead.
         match &n.kind {
             Kind::Str(s) => Ok(s.clone()),
-            // go-yaml hands numbers to string fields as their text; Compose's
-            // schema accepts numbers in most string places (image tags, …).
-            Kind::Int(_) | Kind::Float(_) => Ok(n.scalar_text().unwrap_or_default()),
             _ => Err(expected(n, path, "a string")),
         }
     }

@@ -34,10 +34,10 @@ pub fn parse(
             rest = rest.find('\n').map_or("", |i| &rest[i..]);
             continue;
         }
-        if let Some(r) = rest.strip_prefix("export") {
-            if r.starts_with([' ', '\t']) {
-                rest = r.trim_start_matches([' ', '\t']);
-            }
+        if let Some(r) = rest.strip_prefix("export")
+            && r.starts_with([' ', '\t'])
+        {
+            rest = r.trim_start_matches([' ', '\t']);
         }
         // The key ends at `=`, `:` or the end of the line.
         let mut end = None;
@@ -103,6 +103,17 @@ pub fn parse(
         out.insert(key, value);
     }
     Ok(out)
+}
+
+/// The `raw` env_file format: `KEY=VALUE` lines taken verbatim (no quotes,
+/// escapes or interpolation); blank lines and `#` comments are skipped.
+pub fn parse_raw(src: &str) -> IndexMap<String, String> {
+    src.lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .collect()
 }
 
 /// The content of a quoted value up to the closing quote: a backslash keeps
@@ -171,6 +182,7 @@ fn unescape(s: &str) -> String {
 fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     substitute(s, lookup, &mut |_| {}).map_err(|e| match e {
         TemplateError::Invalid => format!("invalid interpolation format in {s:?}"),
+        TemplateError::TooLong => "the value expands to more than 16 MiB".to_owned(),
         TemplateError::Required { name, reason } => {
             format!("required variable {name} is missing a value: {reason}")
         }

@@ -76,3 +76,13 @@ fn errors_name_the_line() {
     let e = parse("A$B=1\n", &|_| None).unwrap_err();
     assert!(e.contains("unexpected character '$'"), "{e}");
 }
+
+#[test]
+fn exponential_expansion_is_refused() {
+    let mut src = String::from("A=0123456789abcdef\n");
+    for _ in 0..40 {
+        src.push_str("A=$A$A\n");
+    }
+    let e = parse(&src, &|_| None).unwrap_err();
+    assert!(e.ends_with("the value expands to more than 16 MiB"), "{e}");
+}

@@ -52,8 +52,8 @@ pub enum SpecError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid YAML (serde-saphyr's message names line and column).
-    #[error("{path}: {message}")]
+    /// The file is not valid YAML; `message` starts with `LINE:COL: `.
+    #[error("{}:{message}", path.display())]
     Yaml { path: PathBuf, message: String },
     /// A value is present but wrong.
     #[error("{}{message}", loc_prefix(.location))]

@@ -38,6 +38,8 @@ pub fn apply(ctx: &mut Ctx, root: &mut Node, dir: &Path, env: &Env) -> Result<()
     Ok(())
 }
 
+const MAX_CHAIN: usize = 64;
+
 /// The service `name` of `services` with its `extends` chain merged in.
 fn resolve(
     ctx: &mut Ctx,
@@ -70,6 +72,13 @@ fn resolve(
     let Some(ext) = svc.get("extends").cloned() else {
         return Ok(svc);
     };
+    // Real chains are a few links long; a bound keeps hostile files from
+    // exhausting the stack.
+    if chain.len() >= MAX_CHAIN {
+        return Err(SpecError::msg(format!(
+            "service {name:?}: extends chain longer than {MAX_CHAIN} services"
+        )));
+    }
     chain.push(key);
     let base_name = ext
         .get("service")
@@ -83,12 +92,16 @@ fn resolve(
     let base = match ext.get("file").and_then(Node::as_str) {
         Some(f) => {
             let path = crate::paths::clean(&dir.join(f));
-            let (_, mut tree) = ctx.parse_file(&path)?;
-            if let Some(m) = tree.as_map_mut() {
-                m.shift_remove("version");
+            let (_, docs) = ctx.parse_file(&path)?;
+            let mut tree = Node::map(Default::default(), ext.pos);
+            for mut doc in docs {
+                if let Some(m) = doc.as_map_mut() {
+                    m.shift_remove("version");
+                }
+                ctx.interpolate(&mut doc, env)?;
+                crate::canonical::canonical_file(&mut doc);
+                crate::merge::merge(&mut tree, doc, &[]).map_err(|e| ctx.err(e))?;
             }
-            ctx.interpolate(&mut tree, env)?;
-            crate::canonical::canonical_file(&mut tree);
             let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             let other = tree
                 .get("services")

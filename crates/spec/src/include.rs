@@ -128,12 +128,14 @@ pub fn apply(
         }
         let mut inc_tree = Node::map(Default::default(), inc.pos);
         for f in &files {
-            let (_, node) = ctx.parse_file(f)?;
+            let (_, docs) = ctx.parse_file(f)?;
             let mut sub_stack = stack.to_vec();
             sub_stack.push(f.clone());
             let fdir = f.parent().map(Path::to_path_buf).unwrap_or_default();
-            let node = ctx.process_file(node, &fdir, &inc_env, &sub_stack)?;
-            crate::merge::merge(&mut inc_tree, node, &[]).map_err(|e| ctx.err(e))?;
+            for node in docs {
+                let node = ctx.process_file(node, &fdir, &inc_env, &sub_stack)?;
+                crate::merge::merge(&mut inc_tree, node, &[]).map_err(|e| ctx.err(e))?;
+            }
         }
         if let Some(m) = inc_tree.as_map_mut() {
             m.shift_remove("name");
@@ -142,6 +144,24 @@ pub fn apply(
         crate::merge::merge(&mut base, inc_tree, &[]).map_err(|e| ctx.err(e))?;
     }
     let own = std::mem::replace(root, Node::null(inc.pos));
+    // A resource defined both here and in an included app must be the same
+    // (Compose refuses to guess which one wins).
+    for section in ["services", "networks", "volumes", "secrets", "configs"] {
+        let (Some(mine), Some(theirs)) = (
+            own.get(section).and_then(Node::as_map),
+            base.get(section).and_then(Node::as_map),
+        ) else {
+            continue;
+        };
+        for (k, v) in mine {
+            if theirs.get(k).is_some_and(|t| t.to_json() != v.to_json()) {
+                return Err(ctx.err(Raw::new(
+                    v.key,
+                    format!("{section}.{k} conflicts with imported resource"),
+                )));
+            }
+        }
+    }
     crate::merge::merge(&mut base, own, &[]).map_err(|e| ctx.err(e))?;
     *root = base;
     Ok(())

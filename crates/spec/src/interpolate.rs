@@ -13,7 +13,13 @@ pub enum TemplateError {
     Invalid,
     /// `${VAR:?msg}` / `${VAR?msg}` on a missing variable.
     Required { name: String, reason: String },
+    /// The result would exceed [`MAX_LEN`] (for example `.env` lines that
+    /// each double the previous value).
+    TooLong,
 }
+
+/// The longest value interpolation produces: 16 MiB.
+pub const MAX_LEN: usize = 16 << 20;
 
 /// Expands `s`. `lookup` returns a variable's value; `unset` is told about
 /// each variable that was used without a value and without a default.
@@ -22,6 +28,22 @@ pub fn substitute(
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut dyn FnMut(&str),
 ) -> Result<String, TemplateError> {
+    substitute_at(s, lookup, unset, 0)
+}
+
+/// Nesting deeper than this (`${A:-${B:-…}}`) is refused rather than
+/// risking the stack on hostile input.
+const MAX_DEPTH: usize = 64;
+
+fn substitute_at(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut dyn FnMut(&str),
+    depth: usize,
+) -> Result<String, TemplateError> {
+    if depth > MAX_DEPTH {
+        return Err(TemplateError::Invalid);
+    }
     if !s.contains('$') {
         return Ok(s.to_owned());
     }
@@ -42,7 +64,7 @@ pub fn substitute(
             }
             Some(b'{') => {
                 let close = closing_brace(b, i + 2).ok_or(TemplateError::Invalid)?;
-                out.push_str(&braced(&s[i + 2..close], lookup, unset)?);
+                out.push_str(&braced(&s[i + 2..close], lookup, unset, depth)?);
                 i = close + 1;
             }
             Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
@@ -61,8 +83,14 @@ pub fn substitute(
             }
         }
         lit = i;
+        if out.len() > MAX_LEN {
+            return Err(TemplateError::TooLong);
+        }
     }
     out.push_str(&s[lit..]);
+    if out.len() > MAX_LEN {
+        return Err(TemplateError::TooLong);
+    }
     Ok(out)
 }
 
@@ -98,7 +126,9 @@ fn braced(
     inner: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut dyn FnMut(&str),
+    depth: usize,
 ) -> Result<String, TemplateError> {
+    let sub = |s: &str, unset: &mut dyn FnMut(&str)| substitute_at(s, lookup, unset, depth + 1);
     let b = inner.as_bytes();
     if b.is_empty() || !(b[0].is_ascii_alphabetic() || b[0] == b'_') {
         return Err(TemplateError::Invalid);
@@ -130,12 +160,12 @@ fn braced(
             unset(name);
             String::new()
         })),
-        ":-" if !set_nonempty => substitute(operand, lookup, unset),
-        "-" if value.is_none() => substitute(operand, lookup, unset),
-        ":+" if set_nonempty => substitute(operand, lookup, unset),
-        "+" if value.is_some() => substitute(operand, lookup, unset),
-        ":?" if !set_nonempty => Err(required(name, operand, lookup, unset)),
-        "?" if value.is_none() => Err(required(name, operand, lookup, unset)),
+        ":-" if !set_nonempty => sub(operand, unset),
+        "-" if value.is_none() => sub(operand, unset),
+        ":+" if set_nonempty => sub(operand, unset),
+        "+" if value.is_some() => sub(operand, unset),
+        ":?" if !set_nonempty => Err(required(name, operand, lookup, unset, depth)),
+        "?" if value.is_none() => Err(required(name, operand, lookup, unset, depth)),
         _ => Ok(value.unwrap_or_default()),
     }
 }
@@ -145,8 +175,9 @@ fn required(
     msg: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut dyn FnMut(&str),
+    depth: usize,
 ) -> TemplateError {
-    let reason = substitute(msg, lookup, unset).unwrap_or_else(|_| msg.to_owned());
+    let reason = substitute_at(msg, lookup, unset, depth + 1).unwrap_or_else(|_| msg.to_owned());
     TemplateError::Required {
         name: name.to_owned(),
         reason,
@@ -173,6 +204,12 @@ pub fn interpolate_node(
                         format!(
                             "{path}: invalid interpolation format in \"{s}\": you may need to escape any $ with another $"
                         ),
+                    ));
+                }
+                Err(TemplateError::TooLong) => {
+                    return Err(Raw::new(
+                        node.pos,
+                        format!("{path}: the interpolated value is longer than 16 MiB"),
                     ));
                 }
                 Err(TemplateError::Required { name, reason }) => {

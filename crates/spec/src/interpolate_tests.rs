@@ -102,3 +102,17 @@ fn tree_errors_name_path_and_position() {
         e.message
     );
 }
+
+#[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    let mut s = String::from("x");
+    for _ in 0..10_000 {
+        s = format!("${{U:-{s}}}");
+    }
+    assert_eq!(run(&s), Err(TemplateError::Invalid));
+    let mut ok_s = String::from("x");
+    for _ in 0..10 {
+        ok_s = format!("${{U:-{ok_s}}}");
+    }
+    assert_eq!(run(&ok_s).unwrap().0, "x");
+}

@@ -6,6 +6,13 @@
 //! forms ([`canonical`]) → `extends` → `include` → merge the files
 //! ([`merge`]) → type ([`model`]) → normalise → profiles → validate.
 //!
+//! Entry points: [`load`] with [`LoadOptions`] gives a [`Loaded`] (the
+//! [`Project`] and the warnings to print); [`service_hash`] is the config
+//! hash Compose labels containers with; [`to_yaml`] / [`to_json`] print a
+//! project exactly as `docker compose config` does. The loader reads files
+//! but never the process environment or the current directory: the caller
+//! passes both in [`LoadOptions`].
+//!
 //! ```no_run
 //! let opts = berth_spec::LoadOptions {
 //!     working_dir: std::env::current_dir().unwrap(),

@@ -85,26 +85,34 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// Reads and parses one file (`-` is standard input).
-    pub fn parse_file(&mut self, path: &Path) -> Result<(u32, Node), SpecError> {
+    /// Reads and parses one file (`-` is standard input): one node per
+    /// YAML document, each a mapping.
+    pub fn parse_file(&mut self, path: &Path) -> Result<(u32, Vec<Node>), SpecError> {
         let text = if path == Path::new("-") {
             self.opts.stdin.clone().unwrap_or_default()
         } else {
             self.read(path)?
         };
         let id = self.add_file(path.to_owned());
-        let node = crate::yaml::parse(&text, id).map_err(|message| SpecError::Yaml {
+        let docs = crate::yaml::parse_documents(&text, id).map_err(|message| SpecError::Yaml {
             path: path.to_owned(),
             message,
         })?;
-        match node.kind {
-            Kind::Map(_) => Ok((id, node)),
-            Kind::Null => Ok((id, Node::map(Default::default(), node.pos))),
-            _ => Err(self.err(Raw::new(
-                node.pos,
-                "the top level of a Compose file must be a mapping",
-            ))),
+        if docs.is_empty() {
+            return Err(SpecError::msg(format!(
+                "{}: empty compose file",
+                path.display()
+            )));
         }
+        for d in &docs {
+            if !matches!(d.kind, Kind::Map(_)) {
+                return Err(self.err(Raw::new(
+                    d.pos,
+                    "the top level of a Compose file must be a mapping",
+                )));
+            }
+        }
+        Ok((id, docs))
     }
 
     /// Interpolates a tree with `env`, warning once per unset variable.
@@ -136,17 +144,17 @@ impl<'a> Ctx<'a> {
         env: &Env,
         include_stack: &[PathBuf],
     ) -> Result<Node, SpecError> {
-        if let Some(m) = node.as_map_mut() {
-            if let Some(v) = m.shift_remove("version") {
-                let file = self
-                    .location(v.pos)
-                    .map(|l| l.file.display().to_string())
-                    .unwrap_or_default();
-                self.warn(
+        if let Some(m) = node.as_map_mut()
+            && let Some(v) = m.shift_remove("version")
+        {
+            let file = self
+                .location(v.pos)
+                .map(|l| l.file.display().to_string())
+                .unwrap_or_default();
+            self.warn(
                     None,
                     format!("{file}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"),
                 );
-            }
         }
         self.interpolate(&mut node, env)?;
         crate::canonical::canonical_file(&mut node);
@@ -176,12 +184,17 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
             .cloned()
     };
 
+    // Without -f, files are looked for in the project directory if given.
     let files = discover(
         opts,
         cwd,
+        &early_dir,
         setting("COMPOSE_FILE"),
         setting("COMPOSE_PATH_SEPARATOR"),
     )?;
+    if opts.files.is_empty() {
+        warn_several_defaults(&mut ctx, &files);
+    }
     let project_dir = match &opts.project_directory {
         Some(d) => crate::paths::clean(&cwd.join(d)),
         None => match files.first() {
@@ -212,11 +225,13 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
         parsed.push(ctx.parse_file(f)?);
     }
     let name = project_name(&mut ctx, opts, &env, &parsed, &project_dir)?;
-    env.entry("COMPOSE_PROJECT_NAME".into())
-        .or_insert_with(|| name.clone());
+    env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
 
     let mut merged = Node::map(Default::default(), Pos::UNKNOWN);
-    for (id, node) in parsed {
+    for (id, node) in parsed
+        .into_iter()
+        .flat_map(|(id, docs)| docs.into_iter().map(move |d| (id, d)))
+    {
         let dir = match ctx.files[id as usize].parent() {
             Some(d) if ctx.files[id as usize] != Path::new("-") => d.to_path_buf(),
             _ => project_dir.clone(),
@@ -234,9 +249,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
     project.compose_files = files;
     project.environment = env;
     project.profiles = profiles;
-    crate::normalize::normalize(&mut ctx, &mut project)?;
+    crate::normalize::normalize(&mut ctx, &mut project, &merged)?;
     crate::profiles::apply(&mut ctx, &mut project, &merged)?;
     crate::validate::validate(&ctx, &project, &merged)?;
+    crate::normalize::prune_unused(&mut project);
     Ok(Loaded {
         project,
         warnings: ctx.warnings,
@@ -248,6 +264,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SpecError> {
 fn discover(
     opts: &LoadOptions,
     cwd: &Path,
+    search: &Path,
     compose_file: Option<String>,
     sep: Option<String>,
 ) -> Result<Vec<PathBuf>, SpecError> {
@@ -269,7 +286,7 @@ fn discover(
             .map(|s| abs(Path::new(s)))
             .collect());
     }
-    let mut dir = Some(cwd);
+    let mut dir = Some(search);
     while let Some(d) = dir {
         if let Some(f) = DEFAULT_FILES
             .iter()
@@ -289,6 +306,35 @@ fn discover(
         dir = d.parent();
     }
     Err(SpecError::NotFound)
+}
+
+/// Compose warns when a directory holds more than one default file name.
+fn warn_several_defaults(ctx: &mut Ctx, files: &[PathBuf]) {
+    let Some(dir) = files.first().and_then(|f| f.parent()) else {
+        return;
+    };
+    if !files
+        .first()
+        .is_some_and(|f| DEFAULT_FILES.iter().any(|n| f.ends_with(n)))
+    {
+        return;
+    }
+    let found: Vec<String> = DEFAULT_FILES
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if found.len() > 1 {
+        ctx.warn(
+            None,
+            format!(
+                "Found multiple config files with supported names: {}",
+                found.join(", ")
+            ),
+        );
+        ctx.warn(None, format!("Using {}", found[0]));
+    }
 }
 
 /// The interpolation environment: `--env-file`s (or the project directory's
@@ -353,7 +399,7 @@ fn project_name(
     ctx: &mut Ctx,
     opts: &LoadOptions,
     env: &Env,
-    parsed: &[(u32, Node)],
+    parsed: &[(u32, Vec<Node>)],
     project_dir: &Path,
 ) -> Result<String, SpecError> {
     let explicit = |v: &str, what: &str| -> Result<String, SpecError> {
@@ -371,7 +417,7 @@ fn project_name(
         return explicit(p, "invalid project name (COMPOSE_PROJECT_NAME)");
     }
     let mut from_file = None;
-    for (_, node) in parsed {
+    for node in parsed.iter().flat_map(|(_, docs)| docs) {
         if let Some(n) = node.get("name") {
             let mut n = n.clone();
             ctx.interpolate(&mut n, env)?;

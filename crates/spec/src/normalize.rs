@@ -8,7 +8,11 @@ use crate::error::SpecError;
 use crate::loader::Ctx;
 use crate::model::{Dependency, Project, Service};
 
-pub fn normalize(ctx: &mut Ctx, p: &mut Project) -> Result<(), SpecError> {
+pub fn normalize(
+    ctx: &mut Ctx,
+    p: &mut Project,
+    tree: &crate::yaml::Node,
+) -> Result<(), SpecError> {
     let mut uses_default = false;
     for s in p.services.values_mut() {
         if s.provider.is_some() || s.network_mode.is_some() {
@@ -54,7 +58,8 @@ pub fn normalize(ctx: &mut Ctx, p: &mut Project) -> Result<(), SpecError> {
     }
     let dir = p.working_dir.clone();
     for s in p.services.values_mut() {
-        normalize_service(ctx, s, &p.environment, &dir)?;
+        let pos = crate::validate::pos_at(tree, &["services", &s.name, "env_file"]);
+        normalize_service(ctx, s, &p.environment, &dir, pos)?;
     }
     Ok(())
 }
@@ -71,6 +76,7 @@ fn normalize_service(
     s: &mut Service,
     env: &crate::loader::Env,
     dir: &std::path::Path,
+    env_file_pos: Option<crate::error::Pos>,
 ) -> Result<(), SpecError> {
     if s.pull_policy.as_deref() == Some("if_not_present") {
         s.pull_policy = Some("missing".into());
@@ -98,11 +104,15 @@ fn normalize_service(
             let path = std::path::Path::new(&f.path);
             if !path.is_file() {
                 if f.required {
-                    return Err(SpecError::msg(format!(
+                    let msg = format!(
                         "service {:?}: env file {} not found",
                         s.name,
                         path.display()
-                    )));
+                    );
+                    return Err(match env_file_pos {
+                        Some(pos) => ctx.err(crate::error::Raw::new(pos, msg)),
+                        None => SpecError::msg(msg),
+                    });
                 }
                 continue;
             }
@@ -112,7 +122,12 @@ fn normalize_service(
                     .cloned()
                     .or_else(|| merged.get(k).cloned().flatten())
             };
-            let vars = crate::dotenv::parse(&text, &lookup).map_err(|e| {
+            let parsed = match f.format.as_deref() {
+                None | Some(".env") => crate::dotenv::parse(&text, &lookup),
+                Some("raw") => Ok(crate::dotenv::parse_raw(&text)),
+                Some(other) => Err(format!("unsupported env_file format {other:?}")),
+            };
+            let vars = parsed.map_err(|e| {
                 SpecError::msg(format!(
                     "service {:?}: failed to read {}: {e}",
                     s.name,
@@ -125,6 +140,24 @@ fn normalize_service(
             merged.insert(k, v);
         }
         s.environment.0 = merged;
+    }
+    // label_file contents under `labels`, like env_file under `environment`.
+    if !s.label_file.is_empty() {
+        let mut labels = std::collections::BTreeMap::new();
+        for f in std::mem::take(&mut s.label_file) {
+            let path = std::path::Path::new(&f);
+            let text = ctx.read(path)?;
+            let vars = crate::dotenv::parse(&text, &|_| None).map_err(|e| {
+                SpecError::msg(format!(
+                    "service {:?}: failed to read {}: {e}",
+                    s.name,
+                    path.display()
+                ))
+            })?;
+            labels.extend(vars);
+        }
+        labels.extend(std::mem::take(&mut s.labels.0));
+        s.labels.0 = labels;
     }
     for (k, v) in s.environment.0.iter_mut() {
         if v.is_none() {
@@ -150,12 +183,36 @@ fn normalize_service(
     }
     s.depends_on = dep;
     for sec in &mut s.secrets {
-        let t = sec.target.take().unwrap_or_else(|| sec.source.clone());
-        sec.target = Some(if t.starts_with('/') {
-            t
-        } else {
-            format!("/run/secrets/{t}")
-        });
+        if sec.target.is_none() {
+            sec.target = Some(format!("/run/secrets/{}", sec.source));
+        }
     }
     Ok(())
+}
+
+/// Drops the networks, volumes, secrets and configs no enabled service uses
+/// (Compose does the same: they are neither printed nor created).
+pub fn prune_unused(p: &mut Project) {
+    let mut nets = std::collections::HashSet::new();
+    let mut vols = std::collections::HashSet::new();
+    let mut secrets = std::collections::HashSet::new();
+    let mut configs = std::collections::HashSet::new();
+    for s in p.services.values() {
+        nets.extend(s.networks.keys().cloned());
+        vols.extend(
+            s.volumes
+                .iter()
+                .filter(|v| v.kind == "volume")
+                .filter_map(|v| v.source.clone()),
+        );
+        secrets.extend(s.secrets.iter().map(|r| r.source.clone()));
+        if let Some(b) = &s.build {
+            secrets.extend(b.secrets.iter().map(|r| r.source.clone()));
+        }
+        configs.extend(s.configs.iter().map(|r| r.source.clone()));
+    }
+    p.networks.retain(|k, _| nets.contains(k));
+    p.volumes.retain(|k, _| vols.contains(k));
+    p.secrets.retain(|k, _| secrets.contains(k));
+    p.configs.retain(|k, _| configs.contains(k));
 }

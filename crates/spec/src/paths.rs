@@ -27,17 +27,23 @@ pub fn clean(p: &Path) -> PathBuf {
 
 /// `dir/p` cleaned, `p` unchanged when absolute, `~` expanded with `home`.
 pub fn resolve(dir: &Path, p: &str, home: Option<&str>) -> String {
-    if let (Some(h), Some(rest)) = (home, p.strip_prefix('~')) {
-        if rest.is_empty() || rest.starts_with('/') {
-            return clean(&PathBuf::from(format!("{h}{rest}")))
-                .to_string_lossy()
-                .into_owned();
-        }
+    if let (Some(h), Some(rest)) = (home, p.strip_prefix('~'))
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        return clean(&PathBuf::from(format!("{h}{rest}")))
+            .to_string_lossy()
+            .into_owned();
     }
-    if p.starts_with('/') {
+    if p.starts_with('/') || is_windows_abs(p) {
         return p.to_owned();
     }
     clean(&dir.join(p)).to_string_lossy().into_owned()
+}
+
+/// `C:\\…` or `C:/…`: Compose keeps Windows absolute paths as they are.
+fn is_windows_abs(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/')
 }
 
 fn is_remote(s: &str) -> bool {
@@ -45,21 +51,30 @@ fn is_remote(s: &str) -> bool {
 }
 
 fn set_path(n: &mut Node, dir: &Path, home: Option<&str>) {
-    if let Kind::Str(s) = &mut n.kind {
-        if !s.is_empty() {
-            *s = resolve(dir, s, home);
-        }
+    if let Kind::Str(s) = &mut n.kind
+        && !s.is_empty()
+    {
+        *s = resolve(dir, s, home);
     }
 }
 
 /// Makes every relative path in one service node absolute.
 pub fn resolve_service(svc: &mut Node, dir: &Path, home: Option<&str>) {
     let Some(m) = svc.as_map_mut() else { return };
+    // The default context is the directory of the file (or included app) the
+    // service comes from, so it is set here, once that scope is merged.
+    if let Some(b) = m.get_mut("build") {
+        let pos = b.pos;
+        if let Some(bm) = b.as_map_mut() {
+            bm.entry("context".to_owned())
+                .or_insert_with(|| Node::str(".", pos));
+        }
+    }
     if let Some(b) = m.get_mut("build").and_then(Node::as_map_mut) {
-        if let Some(c) = b.get_mut("context") {
-            if c.as_str().is_some_and(|s| !is_remote(s)) {
-                set_path(c, dir, home);
-            }
+        if let Some(c) = b.get_mut("context")
+            && c.as_str().is_some_and(|s| !is_remote(s))
+        {
+            set_path(c, dir, home);
         }
         if let Some(ac) = b.get_mut("additional_contexts").and_then(Node::as_map_mut) {
             for v in ac.values_mut() {
@@ -134,5 +149,23 @@ pub fn resolve_tree(root: &mut Node, dir: &Path, home: Option<&str>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_like_compose() {
+        let d = Path::new("/p/q");
+        assert_eq!(resolve(d, "./a/../b", None), "/p/q/b");
+        assert_eq!(resolve(d, "../x", None), "/p/x");
+        assert_eq!(resolve(d, "/abs/keep/", None), "/abs/keep/");
+        assert_eq!(resolve(d, "~/data", Some("/home/u")), "/home/u/data");
+        assert_eq!(resolve(d, "~", Some("/home/u")), "/home/u");
+        assert_eq!(resolve(d, "~user/x", Some("/home/u")), "/p/q/~user/x");
+        assert_eq!(resolve(d, "C:\\data", None), "C:\\data");
+        assert_eq!(clean(Path::new("a/./b/../c")), PathBuf::from("a/c"));
     }
 }

@@ -34,10 +34,10 @@ pub fn apply(ctx: &mut Ctx, p: &mut Project, tree: &Node) -> Result<(), SpecErro
     }
     let names: Vec<String> = p.services.keys().cloned().collect();
     for n in names {
-        if !enabled.contains(&n) {
-            if let Some(s) = p.services.shift_remove(&n) {
-                p.disabled_services.insert(n, s);
-            }
+        if !enabled.contains(&n)
+            && let Some(s) = p.services.shift_remove(&n)
+        {
+            p.disabled_services.insert(n, s);
         }
     }
     // A dependency on a disabled service: an error when required, else dropped.

@@ -18,7 +18,7 @@ thread_local! {
     static JSON_MODE: Cell<bool> = const { Cell::new(false) };
 }
 
-fn json_mode() -> bool {
+pub(crate) fn json_mode() -> bool {
     JSON_MODE.with(Cell::get)
 }
 
@@ -43,8 +43,29 @@ impl Serialize for Extensions {
         if json_mode() {
             s.collect_map(std::iter::empty::<(&str, &Value)>())
         } else {
-            s.collect_map(self.0.iter())
+            // Go keeps extensions in maps, so they print with sorted keys.
+            let mut keys: Vec<&String> = self.0.keys().collect();
+            keys.sort();
+            s.collect_map(keys.into_iter().map(|k| (k, sorted_value(&self.0[k]))))
         }
+    }
+}
+
+/// A copy of `v` with every object's keys sorted.
+pub(crate) fn sorted_value(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => {
+            let mut pairs: Vec<(&String, &Value)> = o.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted_value(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted_value).collect()),
+        other => other.clone(),
     }
 }
 
@@ -89,6 +110,20 @@ fn escape_dollars(v: &mut Value) {
     }
 }
 
+/// Whole floats as integers (`1`, not `1.0`), as Go prints them.
+fn go_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(go_numbers),
+        Value::Object(o) => o.values_mut().for_each(go_numbers),
+        _ => {}
+    }
+}
+
 /// The project as `docker compose config --format json` prints it.
 pub fn to_json(p: &Project) -> String {
     to_json_with(p, true)
@@ -99,6 +134,7 @@ pub fn to_json(p: &Project) -> String {
 pub fn to_json_with(p: &Project, escape: bool) -> String {
     let mut top = serde_json::Map::new();
     let mut v = to_json_value(p);
+    go_numbers(&mut v);
     if escape {
         escape_dollars(&mut v);
     }
@@ -106,8 +142,10 @@ pub fn to_json_with(p: &Project, escape: bool) -> String {
         Value::Object(o) => o.into_iter().collect(),
         _ => Vec::new(),
     };
+    // Compose's JSON writer leaves top-level `models` out (its YAML has it).
+    pairs.retain(|(k, _)| k != "models");
     pairs.extend(p.extensions.0.iter().map(|(k, v)| {
-        let mut v = v.clone();
+        let mut v = sorted_value(v);
         if escape {
             escape_dollars(&mut v);
         }
@@ -117,8 +155,16 @@ pub fn to_json_with(p: &Project, escape: bool) -> String {
     for (k, v) in pairs {
         top.insert(k, v);
     }
-    let mut out = serde_json::to_string_pretty(&Value::Object(top)).unwrap_or_default();
-    out.push('\n');
+    let out = serde_json::to_string_pretty(&Value::Object(top)).unwrap_or_default();
+    // Go's encoder escapes these for HTML safety; they can only occur inside
+    // strings, so replacing them in the text is exact.
+    let out = out
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    // Like Compose, no newline after the closing brace.
     out
 }
 
@@ -146,9 +192,8 @@ pub(crate) fn skip_empty_struct<T: Default + PartialEq>(v: &T) -> bool {
 pub fn yaml_string(v: &Value) -> String {
     let mut out = String::new();
     emit(&mut out, v, 0, Ctx::Top);
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
+    // Always: a `|+` block may end in empty lines that are part of its value.
+    out.push('\n');
     out
 }
 
@@ -172,7 +217,22 @@ fn emit(out: &mut String, v: &Value, indent: usize, ctx: Ctx) {
                     pad(out, indent);
                 }
                 first = false;
-                out.push_str(&scalar_str(k));
+                // A plain `<<` key would read back as a merge key.
+                let key = if k == "<<" {
+                    "\"<<\"".to_owned()
+                } else {
+                    scalar_str(k)
+                };
+                if key.len() > 1000 {
+                    // YAML caps implicit keys at 1024 characters: use the
+                    // explicit `? key` / `: value` form.
+                    out.push_str("? ");
+                    out.push_str(&key);
+                    out.push('\n');
+                    pad(out, indent);
+                } else {
+                    out.push_str(&key);
+                }
                 out.push(':');
                 emit_child(out, val, indent);
             }
@@ -227,9 +287,13 @@ fn scalar(out: &mut String, v: &Value, indent: usize) {
             }
         }
         Value::String(s) => {
+            // A literal block needs its first content line unindented (YAML
+            // takes the indentation from it) and some content at all.
+            let first = s.trim_start_matches('\n');
             if s.contains('\n')
-                && !s.starts_with(' ')
-                && s.chars().all(|c| c == '\n' || !c.is_control())
+                && !first.is_empty()
+                && !first.starts_with([' ', '\t'])
+                && s.chars().all(|c| c == '\n' || !needs_escape(c))
             {
                 literal_block(out, s, indent);
             } else {
@@ -248,22 +312,17 @@ fn literal_block(out: &mut String, s: &str, indent: usize) {
         1 => "|",
         _ => "|+",
     });
-    let body = if trailing == 1 {
-        &s[..s.len() - 1]
-    } else {
-        s.trim_end_matches('\n')
-    };
-    for line in body.split('\n') {
+    for line in s.trim_end_matches('\n').split('\n') {
         out.push('\n');
         if !line.is_empty() {
             pad(out, indent);
             out.push_str(line);
         }
     }
-    for _ in 1..trailing.max(1) {
-        if trailing > 1 {
-            out.push('\n');
-        }
+    // The last line's break comes from whatever follows the block; with
+    // `|+` the other trailing breaks are kept as empty lines.
+    for _ in 1..trailing {
+        out.push('\n');
     }
 }
 
@@ -272,8 +331,8 @@ fn scalar_str(s: &str) -> String {
     if s.is_empty() {
         return "\"\"".into();
     }
-    if s.chars().any(|c| c.is_control() && c != '\t') || s.contains('\t') {
-        return serde_json::to_string(s).unwrap_or_default();
+    if s.chars().any(|c| c == '\t' || c == '\n' || needs_escape(c)) {
+        return double_quoted(s);
     }
     if resolves_to_non_string(s) {
         return format!("\"{s}\"");
@@ -284,7 +343,123 @@ fn scalar_str(s: &str) -> String {
     s.to_owned()
 }
 
+/// Characters YAML does not allow raw in a document (controls, the BOM,
+/// non-characters) or that it reads as line breaks.
+fn needs_escape(c: char) -> bool {
+    matches!(c as u32, 0..=0x08 | 0x0b..=0x1f | 0x7f..=0x9f | 0x2028 | 0x2029 | 0xfeff | 0xfffe | 0xffff)
+        || c == '\r'
+}
+
+/// A double-quoted scalar with YAML escapes.
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// YAML 1.1 sexagesimal numbers (`1:20`), which go-yaml quotes.
+fn is_base60(s: &str) -> bool {
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let mut parts = int.split(':');
+    let head = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    !rest.is_empty()
+        && head.starts_with(|c: char| c.is_ascii_digit())
+        && head.chars().all(|c| c.is_ascii_digit() || c == '_')
+        && rest.iter().all(|p| {
+            (1..=2).contains(&p.len())
+                && p.chars().all(|c| c.is_ascii_digit())
+                && (p.len() == 1 || p.as_bytes()[0] <= b'5')
+        })
+        && frac.chars().all(|c| c.is_ascii_digit() || c == '_')
+}
+
+/// YAML timestamps (`2001-01-01`, `2001-12-14t21:59:43.10-05:00`).
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |from: usize, n: usize| {
+        b.len() >= from + n && b[from..from + n].iter().all(u8::is_ascii_digit)
+    };
+    if !(digits(0, 4) && b.get(4) == Some(&b'-')) {
+        return false;
+    }
+    let mut i = 5;
+    for part in 0..2 {
+        let n = if digits(i, 2) {
+            2
+        } else if digits(i, 1) {
+            1
+        } else {
+            return false;
+        };
+        i += n;
+        if part == 0 {
+            if b.get(i) != Some(&b'-') {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    let sep = match b.get(i) {
+        None => return true,
+        Some(&c @ (b'T' | b't' | b' ')) => c,
+        _ => return false,
+    };
+    // 15:4:5[.999999999], then a zone (`Z`, `-05:00`) after T, none after a space.
+    i += 1;
+    for part in 0..3 {
+        let n = if digits(i, 2) {
+            2
+        } else if digits(i, 1) {
+            1
+        } else {
+            return false;
+        };
+        i += n;
+        if part < 2 {
+            if b.get(i) != Some(&b':') {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    let zone = &s[i..];
+    if sep == b' ' {
+        return zone.is_empty();
+    }
+    zone == "Z"
+        || (zone.len() == 6
+            && matches!(zone.as_bytes()[0], b'+' | b'-')
+            && zone.as_bytes()[3] == b':'
+            && digits(i + 1, 2)
+            && digits(i + 4, 2))
+}
+
 fn resolves_to_non_string(s: &str) -> bool {
+    if is_base60(s) || is_timestamp(s) {
+        return true;
+    }
     let lower = s.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
@@ -335,7 +510,8 @@ fn needs_quotes(s: &str) -> bool {
         || s.contains(": ")
         || s.contains(" #")
         || s == "-"
-        || s == "<<"
+        || s.starts_with("---")
+        || s.starts_with("...")
 }
 
 #[cfg(test)]
@@ -353,5 +529,72 @@ mod tests {
             y,
             "a:\n  b:\n    - c: 1\n      d: x\n    - \"y\"\n  e: {}\n  f: \"5054\"\n  g: 'a: b'\n  h: |\n    line1\n    line2\n  i: null\n  j: 0.5\n"
         );
+    }
+
+    #[test]
+    fn odd_characters_are_escaped_and_read_back() {
+        let odd = "a\u{feff}b\u{85}c\td\u{1}\"\\";
+        assert_eq!(scalar_str(odd), "\"a\\uFEFFb\\u0085c\\td\\u0001\\\"\\\\\"");
+        let doc = format!("k: {}", scalar_str(odd));
+        let back = crate::yaml::parse(&doc, 0).unwrap();
+        assert_eq!(back.get("k").and_then(|n| n.as_str()), Some(odd));
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    #[test]
+    fn literal_blocks_keep_trailing_newlines() {
+        for text in [
+            "a\nb",
+            "a\nb\n",
+            "a\n\nb\n\n\n",
+            "T\n\n\n\nx\n\nA\n\n",
+            "\n",
+            "\n\n",
+            " x\ny\n",
+            "\n  x\n",
+            "x\n  y\n",
+            "a\tb\nc",
+        ] {
+            for v in [
+                serde_json::json!({"k": text}),
+                serde_json::json!({"k": text, "next": 1}),
+                serde_json::json!({"l": [text, text]}),
+            ] {
+                let y = super::yaml_string(&v);
+                let back = crate::yaml::parse(&y, 0).unwrap();
+                assert_eq!(back.to_json(), v, "{y:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_merge_key_lookalike_reads_back_as_a_key() {
+        let v = serde_json::json!({"env": {"<<": "", "A": "<<"}});
+        let y = super::yaml_string(&v);
+        assert_eq!(crate::yaml::parse(&y, 0).unwrap().to_json(), v, "{y}");
+    }
+
+    #[test]
+    fn very_long_keys_use_the_explicit_form() {
+        let long = "k".repeat(2000);
+        for v in [
+            serde_json::json!({ long.clone(): "v", "next": {"a": 1} }),
+            serde_json::json!({"m": { long.clone(): {"x": [1, 2]} }}),
+            serde_json::json!({"l": [{ long.clone(): 1, "b": 2 }]}),
+        ] {
+            let y = super::yaml_string(&v);
+            let back = crate::yaml::parse(&y, 0).unwrap_or_else(|e| panic!("{e}\n{y}"));
+            assert_eq!(back.to_json(), v);
+        }
+    }
+
+    #[test]
+    fn keys_with_line_breaks_are_quoted() {
+        let v: serde_json::Value = serde_json::json!({"a\nb": "x\ny", "c\rd": 1});
+        let y = super::yaml_string(&v);
+        let back = crate::yaml::parse(&y, 0).unwrap();
+        assert_eq!(back.to_json(), v, "{y}");
     }
 }

@@ -70,19 +70,18 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
             format!("service {n:?} has neither an image nor a build context specified"),
         ));
     }
-    if let Some(b) = &s.build {
-        if b.dockerfile.is_some()
-            && b.dockerfile_inline.is_some()
-            && b.dockerfile.as_deref() != Some("Dockerfile")
-        {
-            return Err(v.err(
-                &["services", n, "build"],
-                format!("service {n:?} declares both `dockerfile` and `dockerfile_inline`"),
-            ));
-        }
+    if let Some(b) = &s.build
+        && b.dockerfile.is_some()
+        && b.dockerfile_inline.is_some()
+        && b.dockerfile.as_deref() != Some("Dockerfile")
+    {
+        return Err(v.err(
+            &["services", n, "build"],
+            format!("service {n:?} declares both `dockerfile` and `dockerfile_inline`"),
+        ));
     }
-    for (d, dep) in &s.depends_on {
-        if !p.services.contains_key(d) && dep.required && !p.disabled_services.contains_key(d) {
+    for d in s.depends_on.keys() {
+        if !p.services.contains_key(d) && !p.disabled_services.contains_key(d) {
             let known: Vec<&str> = p.services.keys().map(String::as_str).collect();
             let mut msg = format!("service {n:?} depends on undefined service {d:?}");
             if let Some(b) = crate::convert::did_you_mean(d, &known) {
@@ -101,13 +100,13 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
         .network_mode
         .as_deref()
         .and_then(|m| m.strip_prefix("service:"))
+        && !p.services.contains_key(nm)
+        && !p.disabled_services.contains_key(nm)
     {
-        if !p.services.contains_key(nm) && !p.disabled_services.contains_key(nm) {
-            return Err(v.err(
-                &["services", n, "network_mode"],
-                format!("service {n:?}: network_mode refers to undefined service {nm:?}"),
-            ));
-        }
+        return Err(v.err(
+            &["services", n, "network_mode"],
+            format!("service {n:?}: network_mode refers to undefined service {nm:?}"),
+        ));
     }
     for net in s.networks.keys() {
         if !p.networks.contains_key(net) {
@@ -119,15 +118,14 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
     }
     let mut targets = HashSet::new();
     for (i, m) in s.volumes.iter().enumerate() {
-        if m.kind == "volume" {
-            if let Some(src) = &m.source {
-                if !p.volumes.contains_key(src) {
-                    return Err(v.err(
-                        &["services", n, "volumes"],
-                        format!("service {n:?} refers to undefined volume {src}"),
-                    ));
-                }
-            }
+        if m.kind == "volume"
+            && let Some(src) = &m.source
+            && !p.volumes.contains_key(src)
+        {
+            return Err(v.err(
+                &["services", n, "volumes"],
+                format!("service {n:?} refers to undefined volume {src}"),
+            ));
         }
         if m.target.is_empty() {
             return Err(v.err(
@@ -156,13 +154,19 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
         }
     }
     let replicas = s.deploy.as_ref().and_then(|d| d.replicas);
-    if let (Some(a), Some(b)) = (s.scale, replicas) {
-        if a != b {
-            return Err(v.err(
-                &["services", n, "scale"],
-                format!("services.{n}: can't set distinct values on 'scale' and 'deploy.replicas'"),
-            ));
-        }
+    if let (Some(a), Some(b)) = (s.scale, replicas)
+        && a != b
+    {
+        return Err(v.err(
+            &["services", n, "scale"],
+            format!("services.{n}: can't set distinct values on 'scale' and 'deploy.replicas'"),
+        ));
+    }
+    if replicas.is_some_and(|r| r < 0) {
+        return Err(v.err(
+            &["services", n, "deploy", "replicas"],
+            format!("services.{n}.deploy.replicas: must be greater than or equal to 0"),
+        ));
     }
     if s.container_name.is_some() && s.scale.or(replicas).unwrap_or(1) > 1 {
         return Err(v.err(
@@ -177,34 +181,32 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
         .deploy
         .as_ref()
         .and_then(|d| d.resources.reservations.as_ref());
+    // Compose's rule: a service-level value (non-zero) must equal the one in
+    // the deploy block whenever that block exists, unset counting as zero.
+    let cpu = |v: Option<f64>| v.unwrap_or(0.0);
+    let mem = |v: Option<crate::units::Bytes>| v.map_or(0, |b| b.0);
     let differ = [
         (
             "cpus",
             "deploy.resources.limits.cpus",
-            s.cpus.is_some()
-                && limits.and_then(|l| l.cpus).is_some()
-                && s.cpus != limits.and_then(|l| l.cpus),
+            cpu(s.cpus) != 0.0 && limits.is_some_and(|l| cpu(l.cpus) != cpu(s.cpus)),
         ),
         (
             "mem_limit",
             "deploy.resources.limits.memory",
-            s.mem_limit.is_some()
-                && limits.and_then(|l| l.memory).is_some()
-                && s.mem_limit != limits.and_then(|l| l.memory),
+            mem(s.mem_limit) != 0 && limits.is_some_and(|l| mem(l.memory) != mem(s.mem_limit)),
         ),
         (
             "pids_limit",
             "deploy.resources.limits.pids",
-            s.pids_limit.is_some()
-                && limits.and_then(|l| l.pids).is_some()
-                && s.pids_limit != limits.and_then(|l| l.pids),
+            s.pids_limit.unwrap_or(0) != 0
+                && limits.is_some_and(|l| l.pids.unwrap_or(0) != s.pids_limit.unwrap_or(0)),
         ),
         (
             "mem_reservation",
             "deploy.resources.reservations.memory",
-            s.mem_reservation.is_some()
-                && res.and_then(|l| l.memory).is_some()
-                && s.mem_reservation != res.and_then(|l| l.memory),
+            mem(s.mem_reservation) != 0
+                && res.is_some_and(|l| mem(l.memory) != mem(s.mem_reservation)),
         ),
     ];
     for (a, b, bad) in differ {

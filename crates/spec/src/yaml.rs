@@ -168,24 +168,92 @@ fn pos_of(l: &serde_saphyr::Location) -> Pos {
     }
 }
 
-/// Parses one YAML document. An empty document gives a null node.
+/// Parses one YAML document. An empty document gives a null node; more
+/// than one document is an error (see [`parse_documents`]).
 pub fn parse(text: &str, file: u32) -> Result<Node, String> {
-    let opts = serde_saphyr::options! {
-        strict_booleans: true,
-        leading_zero_numbers_as_strings: true,
-    };
-    let root: Option<Spanned<Tagged<RawNode>>> =
-        serde_saphyr::from_str_with_options(text, opts).map_err(|e| e.to_string())?;
-    let mut node = match root {
-        Some(s) => into_node(s)?,
-        None => Node::null(Pos {
+    let mut docs = parse_documents(text, file)?;
+    match docs.len() {
+        0 => Ok(Node::null(Pos {
             file,
             line: 1,
             col: 1,
-        }),
+        })),
+        1 => Ok(docs.remove(0)),
+        _ => Err(format!(
+            "{}:{}: expected a single YAML document",
+            docs[1].pos.line, docs[1].pos.col
+        )),
+    }
+}
+
+/// Parses every document of a YAML stream (`---` separated), skipping
+/// empty ones. Errors start with `LINE:COL: `.
+pub fn parse_documents(text: &str, file: u32) -> Result<Vec<Node>, String> {
+    // Compose files legitimately reuse one anchor (`<<: *defaults`) in
+    // hundreds of services, so the alias/anchor ratio heuristic is off; the
+    // replay limits (1M events, depth 64) still stop "billion laughs".
+    let mut budget = serde_saphyr::Budget::default();
+    budget.enforce_alias_anchor_ratio = false;
+    let opts = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        with_snippet: false,
+        budget: Some(budget),
     };
-    node.set_file(file);
-    Ok(node)
+    let docs: Vec<Option<Spanned<Tagged<RawNode>>>> =
+        serde_saphyr::from_str_multiple_with_options(text, opts).map_err(|e| {
+            // "LINE:COL: message", so the caller can prefix the file name.
+            let msg = tidy(&e.to_string());
+            if starts_with_position(&msg) {
+                return msg;
+            }
+            match e.location() {
+                Some(l) if l.line() > 0 => {
+                    let prefix = format!("line {} column {}: ", l.line(), l.column());
+                    let rest = msg.strip_prefix(&prefix).unwrap_or(&msg);
+                    format!("{}:{}: {rest}", l.line(), l.column())
+                }
+                _ => msg,
+            }
+        })?;
+    let mut out = Vec::new();
+    for d in docs.into_iter().flatten() {
+        let mut node = into_node(d)?;
+        if node.is_null() {
+            continue;
+        }
+        node.set_file(file);
+        out.push(node);
+    }
+    Ok(out)
+}
+
+/// Drops serde-saphyr's advice meant for programmers and the position it
+/// repeats at the end (the caller prints it first).
+fn tidy(msg: &str) -> String {
+    let mut m = msg.strip_prefix("error: ").unwrap_or(msg).to_owned();
+    if let Some(i) = m.find(", set DuplicateKeyPolicy") {
+        let rest = m[i..]
+            .find(" at line ")
+            .map(|j| m[i + j..].to_owned())
+            .unwrap_or_default();
+        m = format!("{}{rest}", &m[..i]);
+    }
+    if let Some(i) = m.rfind(" at line ")
+        && m[i + 9..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == ' ' || c.is_alphabetic())
+    {
+        m.truncate(i);
+    }
+    m
+}
+
+fn starts_with_position(m: &str) -> bool {
+    let mut parts = m.splitn(3, ':');
+    let num =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()));
+    num(parts.next()) && num(parts.next())
 }
 
 fn into_node(s: Spanned<Tagged<RawNode>>) -> Result<Node, String> {
@@ -199,7 +267,7 @@ fn into_node(s: Spanned<Tagged<RawNode>>) -> Result<Node, String> {
         Some(t) if t.starts_with("!!") || t.starts_with("tag:yaml.org,2002:") => None,
         Some(t) => {
             return Err(format!(
-                "line {} column {}: unsupported tag `{t}` (Compose knows `!reset` and `!override`)",
+                "{}:{}: unsupported tag `{t}` (Compose knows `!reset` and `!override`)",
                 pos.line, pos.col
             ));
         }
@@ -276,7 +344,12 @@ impl<'de> Visitor<'de> for RawVisitor {
             let kpos = pos_of(&k.referenced);
             let key = match k.value.0 {
                 Kind::Str(s) => s,
-                Kind::Null => "null".to_owned(),
+                Kind::Null => {
+                    return Err(de::Error::custom(format!(
+                        "{}:{}: a mapping key must not be null (quote it: \"null\")",
+                        kpos.line, kpos.col
+                    )));
+                }
                 other => Node::new(other, kpos).scalar_text().ok_or_else(|| {
                     de::Error::custom(format!(
                         "line {} column {}: a mapping key must be a scalar",

@@ -124,7 +124,7 @@ fn render(p: &Project, args: &Args) -> anyhow::Result<String> {
         lines(v)
     };
     if args.services {
-        return Ok(lines(p.services.keys()));
+        return Ok(lines(&p.dependency_order()));
     }
     if args.volumes {
         return Ok(sorted(p.volumes.keys().collect()));
@@ -139,10 +139,7 @@ fn render(p: &Project, args: &Args) -> anyhow::Result<String> {
         return Ok(p
             .services
             .values()
-            .map(|s| match &s.image {
-                Some(i) => format!("{i}\n"),
-                None => format!("{}-{}\n", p.name, s.name),
-            })
+            .map(|s| format!("{}\n", p.image_of(s)))
             .collect());
     }
     if args.environment {

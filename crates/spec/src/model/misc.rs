@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 
 use crate::convert::{
-    Extensions, FromNode, Mapping, MappingWithEquals, StringList, expected, int_of, join,
-    scalar_string,
+    Extensions, FromNode, Mapping, StringList, expected, int_of, join, scalar_string,
 };
 use crate::error::{Raw, RawResult};
 use crate::from_node;
@@ -210,15 +209,13 @@ impl FromNode for Healthcheck {
                 Kind::Str(s) => vec!["CMD-SHELL".into(), s.clone()],
                 _ => Vec::<String>::from_node(t, &tp)?,
             };
-            if let Some(first) = h.test.first() {
-                if !["CMD", "CMD-SHELL", "NONE"].contains(&first.as_str()) {
-                    return Err(Raw::new(
-                        t.pos,
-                        format!(
-                            "{tp}: the first item must be CMD, CMD-SHELL or NONE, got `{first}`"
-                        ),
-                    ));
-                }
+            if let Some(first) = h.test.first()
+                && !["CMD", "CMD-SHELL", "NONE"].contains(&first.as_str())
+            {
+                return Err(Raw::new(
+                    t.pos,
+                    format!("{tp}: the first item must be CMD, CMD-SHELL or NONE, got `{first}`"),
+                ));
             }
         }
         let d = |k: &str| -> RawResult<Option<Duration>> {
@@ -434,8 +431,7 @@ impl FromNode for Device {
             let parts: Vec<&str> = s.split(':').collect();
             let (source, target, permissions) = match parts.as_slice() {
                 [a] => (*a, *a, "rwm"),
-                [a, b] if b.starts_with('/') => (*a, *b, "rwm"),
-                [a, p] => (*a, *a, *p),
+                [a, b] => (*a, *b, "rwm"),
                 [a, b, p] => (*a, *b, *p),
                 _ => return Err(expected(n, path, "SOURCE[:TARGET[:PERMISSIONS]]")),
             };
@@ -466,12 +462,28 @@ impl FromNode for Device {
 }
 
 /// `env_file` entry.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EnvFile {
     pub path: String,
     pub required: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+}
+
+/// A required file prints as its path, as Compose prints it.
+impl Serialize for EnvFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.required && self.format.is_none() {
+            return s.serialize_str(&self.path);
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("required", &self.required)?;
+        if let Some(f) = &self.format {
+            m.serialize_entry("format", f)?;
+        }
+        m.end()
+    }
 }
 
 impl FromNode for EnvFile {
@@ -526,152 +538,3 @@ impl FromNode for Extends {
         })
     }
 }
-
-/// `post_start`, `pre_stop` (and `pre_start`) hooks.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Hook {
-    pub command: Option<Command>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(skip_serializing_if = "is_false")]
-    pub privileged: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub working_dir: Option<String>,
-    #[serde(skip_serializing_if = "MappingWithEquals::is_empty")]
-    pub environment: MappingWithEquals,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-
-impl FromNode for Hook {
-    fn from_node(n: &Node, path: &str) -> RawResult<Self> {
-        const KEYS: &[&str] = &[
-            "command",
-            "user",
-            "privileged",
-            "working_dir",
-            "environment",
-        ];
-        let m = crate::convert::obj(n, path, KEYS, true)?;
-        Ok(Hook {
-            command: match m.get("command") {
-                Some(c) => command_from_node(c, &join(path, "command"))?,
-                None => None,
-            },
-            user: crate::convert::field(m, n, path, "user")?,
-            privileged: crate::convert::field(m, n, path, "privileged")?,
-            working_dir: crate::convert::field(m, n, path, "working_dir")?,
-            environment: crate::convert::field(m, n, path, "environment")?,
-            extensions: crate::convert::extensions(m),
-        })
-    }
-}
-
-/// `develop`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Develop {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub watch: Vec<Trigger>,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-from_node!(Develop { watch } ext);
-
-/// One `develop.watch` rule.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Trigger {
-    pub path: String,
-    /// `sync`, `rebuild`, `restart`, `sync+restart`, `sync+exec`.
-    pub action: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exec: Option<Hook>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub include: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ignore: Vec<String>,
-    #[serde(skip_serializing_if = "is_false")]
-    pub initial_sync: bool,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-from_node!(Trigger { path, action, target, exec, include, ignore, initial_sync } ext);
-
-/// `blkio_config`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Blkio {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub weight: Option<u64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub weight_device: Vec<WeightDevice>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub device_read_bps: Vec<ThrottleDevice>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub device_read_iops: Vec<ThrottleDevice>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub device_write_bps: Vec<ThrottleDevice>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub device_write_iops: Vec<ThrottleDevice>,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-from_node!(Blkio {
-    weight, weight_device, device_read_bps, device_read_iops, device_write_bps, device_write_iops
-} ext);
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct WeightDevice {
-    pub path: String,
-    pub weight: u64,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-from_node!(WeightDevice { path, weight } ext);
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct ThrottleDevice {
-    pub path: String,
-    pub rate: crate::units::Bytes,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-from_node!(ThrottleDevice { path, rate } ext);
-
-/// `credential_spec` (Windows).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct CredentialSpec {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub registry: Option<String>,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-from_node!(CredentialSpec { config, file, registry } ext);
-
-/// `provider` (services managed by an external plugin).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Provider {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub options: BTreeMap<String, StringList>,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-from_node!(Provider { kind = "type", options } ext);
-
-/// A service's use of a top-level model.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct ServiceModel {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint_var: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model_var: Option<String>,
-    #[serde(flatten)]
-    pub extensions: Extensions,
-}
-from_node!(ServiceModel { endpoint_var, model_var } ext);

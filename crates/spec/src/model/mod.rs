@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod deploy;
+pub mod extra;
 pub mod misc;
 pub mod mounts;
 pub mod ports;
@@ -16,9 +17,10 @@ use serde::Serialize;
 
 pub use build::Build;
 pub use deploy::{Deploy, DeviceRequest, Placement, Resource, Resources, RestartPolicy};
+pub use extra::{Develop, Hook, Trigger};
 pub use misc::{
-    Command, Dependency, Develop, Device, EnvFile, Extends, Healthcheck, Hook, HostsList, Logging,
-    ServiceNetwork, Trigger, Ulimit,
+    Command, Dependency, Device, EnvFile, Extends, Healthcheck, HostsList, Logging, ServiceNetwork,
+    Ulimit,
 };
 pub use mounts::{BindOptions, ServiceVolume, TmpfsOptions, VolumeOptions};
 pub use ports::Port;
@@ -68,6 +70,38 @@ pub struct Project {
 }
 
 impl Project {
+    /// Service names, each after the services it depends on, ties by name
+    /// (the order `docker compose config --services` prints and `up` starts).
+    pub fn dependency_order(&self) -> Vec<String> {
+        fn visit(p: &Project, n: &str, seen: &mut Vec<String>, out: &mut Vec<String>) {
+            if seen.iter().any(|x| x == n) {
+                return;
+            }
+            seen.push(n.to_owned());
+            if let Some(s) = p.services.get(n) {
+                for d in s.depends_on.keys() {
+                    visit(p, d, seen, out);
+                }
+                out.push(n.to_owned());
+            }
+        }
+        let mut names: Vec<&String> = self.services.keys().collect();
+        names.sort();
+        let (mut seen, mut out) = (Vec::new(), Vec::new());
+        for n in names {
+            visit(self, n, &mut seen, &mut out);
+        }
+        out
+    }
+
+    /// The image a service runs: its `image`, else `<project>-<service>`
+    /// (the name Compose gives a built image).
+    pub fn image_of(&self, s: &Service) -> String {
+        s.image
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.name, s.name))
+    }
+
     /// Every profile named by any service (enabled or not), sorted.
     pub fn all_profiles(&self) -> Vec<String> {
         let mut p: Vec<String> = self

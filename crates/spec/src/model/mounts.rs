@@ -13,6 +13,10 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn not_true(b: &Option<bool>) -> bool {
+    *b != Some(true)
+}
+
 /// One mount of a service.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ServiceVolume {
@@ -47,7 +51,8 @@ pub struct BindOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub propagation: Option<String>,
     /// Create the host path if missing (the default for the short syntax).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Compose prints it only when true.
+    #[serde(skip_serializing_if = "not_true")]
     pub create_host_path: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recursive: Option<String>,
@@ -165,7 +170,7 @@ pub fn parse_short(spec: &str) -> Result<ServiceVolume, String> {
     };
     match src {
         None => v.kind = "volume".into(),
-        Some(s) if s.is_empty() => {
+        Some("") => {
             return Err(format!("invalid volume spec `{spec}`: empty source"));
         }
         Some(s) if is_path(s) => {

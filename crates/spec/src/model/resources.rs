@@ -215,11 +215,10 @@ impl FileObject {
             "driver_opts",
             "template_driver",
         ];
-        let keys = if config { KEYS } else { &KEYS[..] };
         if n.is_null() {
             return Ok(FileObject::default());
         }
-        let m = obj(n, path, keys, true)?;
+        let m = obj(n, path, KEYS, true)?;
         if !config && m.contains_key("content") {
             return Err(Raw::new(
                 m["content"].key,

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use super::build::Build;
 use super::deploy::{Deploy, DeviceRequest};
+use super::extra::{Blkio, CredentialSpec, Develop, Hook, Provider, ServiceModel};
 use super::misc::{
-    Blkio, Command, CredentialSpec, Dependency, Develop, Device, EnvFile, Extends, Healthcheck,
-    Hook, HostsList, Logging, Provider, ServiceModel, ServiceNetwork, Ulimit,
+    Command, Dependency, Device, EnvFile, Extends, Healthcheck, HostsList, Logging, ServiceNetwork,
+    Ulimit,
 };
 use super::mounts::ServiceVolume;
 use super::ports::Port;
@@ -90,8 +91,6 @@ pub struct Service {
     #[serde(skip_serializing_if = "StringList::is_empty")]
     pub dns_search: StringList,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dockerfile: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub domainname: Option<String>,
     /// `None` = the image's ENTRYPOINT; `Some([])` = explicitly empty.
     #[serde(skip_serializing_if = "crate::serialize::skip_null_cmd")]
@@ -138,10 +137,6 @@ pub struct Service {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_driver: Option<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub log_opt: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mem_limit: Option<Bytes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mem_reservation: Option<Bytes>,
@@ -153,8 +148,6 @@ pub struct Service {
     pub mac_address: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub models: BTreeMap<String, Option<ServiceModel>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub net: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
     /// Network key → per-service settings (`None` = defaults).
@@ -216,8 +209,6 @@ pub struct Service {
     pub userns_mode: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uts: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub volume_driver: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<ServiceVolume>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -232,6 +223,15 @@ pub struct Service {
     pub pre_stop: Vec<Hook>,
     #[serde(flatten)]
     pub extensions: Extensions,
+}
+
+impl Service {
+    /// How many containers to run: `scale`, else `deploy.replicas`, else 1.
+    pub fn replicas(&self) -> i64 {
+        self.scale
+            .or_else(|| self.deploy.as_ref().and_then(|d| d.replicas))
+            .unwrap_or(1)
+    }
 }
 
 /// `expose` entries may be numbers.
@@ -271,7 +271,6 @@ pub const SERVICE_KEYS: &[&str] = &[
     "dns",
     "dns_opt",
     "dns_search",
-    "dockerfile",
     "domainname",
     "entrypoint",
     "provider",
@@ -293,15 +292,12 @@ pub const SERVICE_KEYS: &[&str] = &[
     "label_file",
     "links",
     "logging",
-    "log_driver",
-    "log_opt",
     "mem_limit",
     "mem_reservation",
     "memswap_limit",
     "mem_swappiness",
     "mac_address",
     "models",
-    "net",
     "network_mode",
     "networks",
     "oom_kill_disable",
@@ -332,7 +328,6 @@ pub const SERVICE_KEYS: &[&str] = &[
     "user",
     "userns_mode",
     "uts",
-    "volume_driver",
     "volumes",
     "volumes_from",
     "working_dir",
@@ -341,9 +336,9 @@ pub const SERVICE_KEYS: &[&str] = &[
     "pre_stop",
 ];
 
-/// Service names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (Compose's schema).
+/// Service names: `[a-zA-Z0-9._-]+` (Compose's schema).
 pub fn valid_name(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && c.all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'))
+    !s.is_empty()
+        && s.chars()
+            .all(|x| x.is_ascii_alphanumeric() || matches!(x, '_' | '.' | '-'))
 }

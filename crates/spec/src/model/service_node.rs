@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use super::deploy::gpus_from_node;
+use super::extra::ServiceModel;
 use super::misc::{
-    ServiceModel, command_from_node, depends_on_from_node, env_files_from_node,
-    service_networks_from_node,
+    command_from_node, depends_on_from_node, env_files_from_node, service_networks_from_node,
 };
 use super::ports::ports_from_node;
 use super::service::{SERVICE_KEYS, Service, expose_list};
@@ -77,7 +77,6 @@ impl FromNode for Service {
             dns: f!("dns"),
             dns_opt: f!("dns_opt"),
             dns_search: f!("dns_search"),
-            dockerfile: f!("dockerfile"),
             domainname: f!("domainname"),
             entrypoint: with!("entrypoint", command_from_node),
             provider: f!("provider"),
@@ -102,15 +101,12 @@ impl FromNode for Service {
             label_file: field::<crate::convert::StringList>(m, n, path, "label_file")?.0,
             links: f!("links"),
             logging: f!("logging"),
-            log_driver: f!("log_driver"),
-            log_opt: field::<crate::convert::Mapping>(m, n, path, "log_opt")?.0,
             mem_limit: f!("mem_limit"),
             mem_reservation: f!("mem_reservation"),
             memswap_limit: f!("memswap_limit"),
             mem_swappiness: f!("mem_swappiness"),
             mac_address: f!("mac_address"),
             models,
-            net: f!("net"),
             network_mode: f!("network_mode"),
             networks: with!("networks", service_networks_from_node),
             oom_kill_disable: f!("oom_kill_disable"),
@@ -138,10 +134,9 @@ impl FromNode for Service {
             tty: f!("tty"),
             ulimits: f!("ulimits"),
             use_api_socket: f!("use_api_socket"),
-            user: field::<Option<ScalarString>>(m, n, path, "user")?.map(|s| s.0),
+            user: f!("user"),
             userns_mode: f!("userns_mode"),
             uts: f!("uts"),
-            volume_driver: f!("volume_driver"),
             volumes: f!("volumes"),
             volumes_from: f!("volumes_from"),
             working_dir: f!("working_dir"),
