@@ -6,7 +6,6 @@
 
 mod commands;
 mod global;
-#[allow(dead_code)] // used by the Compose commands, which are being wired up
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +29,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create and start containers
+    Up(commands::compose::up::Args),
+    /// Stop and remove containers, networks
+    Down(commands::compose::down::Args),
+    /// List containers
+    Ps(commands::compose::ps::Args),
+    /// View output from containers
+    Logs(commands::compose::logs::Args),
     /// Parse, resolve and render the Compose file in canonical format
     Config(commands::config::Args),
     /// Manage images (load, save, import, ls, inspect, rm, prune, pull, tag)
@@ -64,6 +71,10 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
     match cli.command {
+        Command::Up(a) => commands::compose::up::run(g, a),
+        Command::Down(a) => commands::compose::down::run(g, a),
+        Command::Ps(a) => commands::compose::ps::run(g, a),
+        Command::Logs(a) => commands::compose::logs::run(g, a),
         Command::Config(args) => commands::config::run(g, args),
         Command::Image(cmd) => commands::image::run(g, cmd),
         Command::Container(cmd) => commands::container::run(g, cmd),

@@ -6,5 +6,6 @@
 //!   a [`executor::Backend`], with a parallelism cap.
 
 pub mod desired;
+pub mod engine;
 pub mod executor;
 pub mod plan;

@@ -6,6 +6,7 @@
 pub mod attach;
 pub mod dns;
 pub mod dnsdb;
+pub mod files;
 pub mod firewall;
 pub mod ipam;
 pub mod netlink;

@@ -1,6 +1,7 @@
 //! One module per command group. Each exposes its clap arguments and a `run`
 //! that returns the process exit code.
 
+pub mod compose;
 pub mod config;
 pub mod container;
 pub mod image;

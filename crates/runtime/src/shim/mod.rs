@@ -84,7 +84,11 @@ fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
         // SAFETY: ignoring a signal has no preconditions.
         unsafe { nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigIgn) }.ok();
     }
-    let sfd = SignalFd::new(&mask).map_err(|e| RuntimeError::Other(format!("signalfd: {e}")))?;
+    let sfd = SignalFd::with_flags(
+        &mask,
+        nix::sys::signalfd::SfdFlags::SFD_NONBLOCK | nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+    )
+    .map_err(|e| RuntimeError::Other(format!("signalfd: {e}")))?;
     let dir = Records::new(&root).dir(id);
     let config = dir.read_config()?;
     let state = dir.read_state()?;

@@ -1,0 +1,453 @@
+//! The executor's side effects, done for real.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use berth_net::attach::Attachment;
+use berth_net::dnsdb::{self, Endpoint, EndpointNetwork};
+use berth_net::files;
+use berth_net::network::{NetworkSpec, Networks};
+use berth_net::ports::{self, PortRequest};
+use berth_runtime::{MountKind, NetworkMode, Status};
+use berth_spec::Service;
+
+use super::{Engine, labels, translate};
+use crate::desired::{network_name, service_ref};
+use crate::executor::Backend;
+use crate::plan::Condition;
+
+type R<T = ()> = std::result::Result<T, String>;
+
+fn s<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// A service's networks in attachment order: highest `priority` first, then
+/// by name (Compose's order).
+fn ordered_networks(svc: &Service) -> Vec<String> {
+    let mut v: Vec<(&String, i64)> = svc
+        .networks
+        .iter()
+        .map(|(k, o)| (k, o.as_ref().and_then(|o| o.priority).unwrap_or(0)))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v.into_iter().map(|(k, _)| k.clone()).collect()
+}
+
+fn port_requests(svc: &Service) -> Vec<PortRequest> {
+    svc.ports
+        .iter()
+        .map(|p| {
+            let host_ports = p
+                .published
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .and_then(|s| match s.split_once('-') {
+                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                    None => s.parse().ok().map(|n| (n, n)),
+                });
+            PortRequest {
+                host_ip: p.host_ip.clone(),
+                host_ports,
+                container_port: p.target as u16,
+                protocol: p.protocol.clone(),
+            }
+        })
+        .collect()
+}
+
+impl Engine {
+    fn service(&self, name: &str) -> R<&Service> {
+        self.project
+            .services
+            .get(name)
+            .ok_or_else(|| format!("no such service: {name}"))
+    }
+
+    fn dns_spawn(&self) -> R {
+        berth_net::dns::ensure_running(&self.root, |args| {
+            let req = berth_runtime::monitor::Request::Daemon {
+                name: "dns".into(),
+                args: args[2..].to_vec(),
+            };
+            let reply =
+                berth_runtime::monitor::request(&self.root, &req).map_err(std::io::Error::other)?;
+            if reply.ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(reply.message))
+            }
+        })
+        .map_err(|e| format!("start the DNS server: {e}"))
+    }
+
+    /// Container network config: addresses leased on each network.
+    fn network_mode(&self, svc: &Service, id: &str) -> R<(NetworkMode, Vec<Attachment>)> {
+        match svc.network_mode.as_deref() {
+            Some("none") => return Ok((NetworkMode::None, vec![])),
+            Some("host") => return Ok((NetworkMode::Host, vec![])),
+            Some(m) if service_ref(Some(m)).is_some() => {
+                let parent = service_ref(Some(m)).unwrap();
+                let c = self
+                    .containers()
+                    .map_err(s)?
+                    .into_iter()
+                    .find(|c| c.config.labels.get(labels::SERVICE).map(String::as_str) == Some(parent) && c.state.status.is_active())
+                    .ok_or_else(|| format!("network_mode service:{parent}: no running container of service {parent}"))?;
+                return Ok((NetworkMode::Container(c.config.id), vec![]));
+            }
+            Some(m) if m.starts_with("container:") => {
+                let other = self.runtime.resolve(&m["container:".len()..]).map_err(s)?;
+                return Ok((NetworkMode::Container(other), vec![]));
+            }
+            _ => {}
+        }
+        let mut atts = Vec::new();
+        for (i, key) in ordered_networks(svc).iter().enumerate() {
+            let name = network_name(&self.project, key);
+            let net = self
+                .nets
+                .get(&name)
+                .map_err(s)?
+                .ok_or_else(|| format!("network {name} not found"))?;
+            let opts = svc.networks.get(key).cloned().flatten();
+            let requested = opts
+                .as_ref()
+                .and_then(|o| o.ipv4_address.as_deref())
+                .map(|a| a.parse().map_err(|_| format!("invalid ipv4_address {a}")))
+                .transpose()?;
+            let ip = match self.nets.allocate(&name, id, requested) {
+                Ok(ip) => ip,
+                Err(e) => {
+                    self.release(id, &atts);
+                    return Err(e.to_string());
+                }
+            };
+            let mac = if i == 0 {
+                svc.mac_address.clone()
+            } else {
+                opts.as_ref().and_then(|o| o.mac_address.clone())
+            };
+            atts.push(Networks::attachment(&net, id, i, ip, i == 0, mac));
+        }
+        Ok((NetworkMode::Bridge(atts.clone()), atts))
+    }
+
+    fn release(&self, id: &str, atts: &[Attachment]) {
+        for a in atts {
+            let _ = self.nets.release(&a.network, id);
+        }
+    }
+
+    fn endpoint(&self, svc: &Service, id: &str, name: &str, atts: &[Attachment]) -> Endpoint {
+        Endpoint {
+            container_id: id.to_owned(),
+            container_name: name.to_owned(),
+            networks: atts
+                .iter()
+                .map(|a| {
+                    let key = svc
+                        .networks
+                        .keys()
+                        .find(|k| network_name(&self.project, k) == a.network)
+                        .cloned()
+                        .unwrap_or_default();
+                    let mut aliases = vec![svc.name.clone()];
+                    if let Some(Some(o)) = svc.networks.get(&key) {
+                        aliases.extend(o.aliases.iter().cloned());
+                    }
+                    if let Some(h) = &svc.hostname {
+                        aliases.push(h.clone());
+                    }
+                    EndpointNetwork {
+                        network: a.network.clone(),
+                        addresses: a.addresses.iter().map(|(ip, _)| *ip).collect(),
+                        aliases,
+                    }
+                })
+                .collect(),
+            dns_servers: svc.dns.0.iter().filter_map(|d| d.parse().ok()).collect(),
+        }
+    }
+
+    fn attachments(&self, id: &str) -> Vec<Attachment> {
+        match self.runtime.inspect(id).map(|c| c.config.network) {
+            Ok(NetworkMode::Bridge(a)) => a,
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Backend for Engine {
+    fn create_network(&self, key: &str, name: &str) -> R {
+        let n = self.project.networks.get(key).cloned().unwrap_or_default();
+        let ipam = n.ipam.config.first();
+        let mut labels: BTreeMap<String, String> = n.labels.0.clone();
+        labels.insert(labels::PROJECT.into(), self.project.name.clone());
+        labels.insert(labels::NETWORK.into(), key.into());
+        let spec = NetworkSpec {
+            name: name.to_owned(),
+            driver: n.driver.clone(),
+            driver_opts: n.driver_opts.0.clone(),
+            subnet: ipam.and_then(|c| c.subnet.clone()),
+            gateway: ipam.and_then(|c| c.gateway.clone()),
+            ip_range: ipam.and_then(|c| c.ip_range.clone()),
+            internal: n.internal,
+            labels,
+        };
+        self.nets.ensure(&spec).map_err(s)?;
+        self.dns_spawn()
+    }
+
+    fn remove_network(&self, _key: &str, name: &str) -> R {
+        self.nets.remove(name).map_err(s)
+    }
+
+    fn create_volume(&self, key: &str, name: &str) -> R {
+        let v = self.project.volumes.get(key).cloned().unwrap_or_default();
+        let mut labels: BTreeMap<String, String> = v.labels.0.clone();
+        labels.insert(labels::PROJECT.into(), self.project.name.clone());
+        labels.insert(labels::VOLUME.into(), key.into());
+        self.runtime
+            .volumes()
+            .ensure(name, labels, false)
+            .map(|_| ())
+            .map_err(s)
+    }
+
+    fn remove_volume(&self, _key: &str, name: &str) -> R {
+        let users = self.runtime.volume_users(name).map_err(s)?;
+        self.runtime.volumes().remove(name, &users).map_err(s)
+    }
+
+    fn create_container(
+        &self,
+        service: &str,
+        number: u32,
+        name: &str,
+        inherit_from: Option<&str>,
+    ) -> R<String> {
+        let svc = self.service(service)?;
+        let img = self
+            .images
+            .get(service)
+            .ok_or_else(|| format!("service {service}: image not resolved"))?;
+        let mut cfg = translate::container(
+            &self.project,
+            svc,
+            &img.image,
+            img.lower_dirs.clone(),
+            &img.reference,
+        );
+        cfg.id = berth_store::new_id();
+        cfg.name = name.to_owned();
+        cfg.labels = svc.labels.0.clone();
+        for (k, v) in [
+            (labels::PROJECT, self.project.name.clone()),
+            (labels::SERVICE, service.to_owned()),
+            (labels::NUMBER, number.to_string()),
+            (labels::ONEOFF, "False".into()),
+            (labels::CONFIG_HASH, berth_spec::service_hash(svc)),
+            (
+                labels::WORKING_DIR,
+                self.project.working_dir.display().to_string(),
+            ),
+            (
+                labels::CONFIG_FILES,
+                self.project
+                    .compose_files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (labels::IMAGE, img.image.id.clone()),
+            (labels::VERSION, env!("CARGO_PKG_VERSION").into()),
+        ] {
+            cfg.labels.insert(k.into(), v);
+        }
+        if let Some(old) = inherit_from.and_then(|o| self.runtime.inspect(o).ok()) {
+            // Recreating keeps the data of anonymous volumes (as Compose does).
+            for m in cfg
+                .mounts
+                .iter_mut()
+                .filter(|m| m.kind == MountKind::Volume && m.source.is_none())
+            {
+                if let Some(o) = old
+                    .config
+                    .mounts
+                    .iter()
+                    .find(|o| o.kind == MountKind::Volume && o.target == m.target)
+                {
+                    m.source = o.source.clone();
+                }
+            }
+        }
+        let (mode, atts) = self.network_mode(svc, &cfg.id)?;
+        cfg.network = mode;
+        if !atts.is_empty() {
+            let hostname = svc
+                .hostname
+                .clone()
+                .unwrap_or_else(|| cfg.id[..12].to_owned());
+            let gw = atts.first().and_then(|a| a.gateways.first().copied());
+            let extra: Vec<(String, String)> = svc
+                .extra_hosts
+                .0
+                .iter()
+                .flat_map(|(h, ips)| ips.iter().map(move |ip| (h.clone(), ip.clone())))
+                .map(|(h, ip)| {
+                    if ip == "host-gateway" {
+                        (h, gw.map(|g| g.to_string()).unwrap_or_default())
+                    } else {
+                        (h, ip)
+                    }
+                })
+                .collect();
+            let own: Vec<IpAddr> = atts
+                .iter()
+                .flat_map(|a| a.addresses.iter().map(|(ip, _)| *ip))
+                .collect();
+            cfg.hosts = Some(files::hosts(&hostname, &[name], &own, &extra));
+            let internal_only = atts.iter().all(|a| !a.default_route);
+            let dns_gw = if internal_only {
+                atts.first()
+            } else {
+                atts.iter().find(|a| a.default_route)
+            }
+            .and_then(|a| a.gateways.first().copied());
+            cfg.resolv_conf = Some(files::resolv_conf(
+                dns_gw,
+                &svc.dns.0,
+                &svc.dns_search.0,
+                &svc.dns_opt,
+            ));
+        }
+        let id = cfg.id.clone();
+        match self.runtime.create(cfg) {
+            Ok(c) => Ok(c.id),
+            Err(e) => {
+                self.release(&id, &atts);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn start_container(&self, service: &str, id: &str) -> R {
+        let svc = self.service(service)?;
+        self.runtime.start(id).map_err(s)?;
+        let atts = self.attachments(id);
+        let c = self.runtime.inspect(id).map_err(s)?;
+        if let Some(IpAddr::V4(ip)) = atts
+            .first()
+            .and_then(|a| a.addresses.first())
+            .map(|(ip, _)| *ip)
+        {
+            let reqs = port_requests(svc);
+            if let Err(e) = ports::publish(&self.root, id, service, ip, &reqs) {
+                let _ = self.runtime.stop(id, Some(Duration::ZERO));
+                return Err(e.to_string());
+            }
+        }
+        if !atts.is_empty() {
+            dnsdb::put_endpoint(&self.root, &self.endpoint(svc, id, &c.config.name, &atts))
+                .map_err(s)?;
+        }
+        Ok(())
+    }
+
+    fn stop_container(&self, _service: &str, id: &str) -> R {
+        let _ = dnsdb::remove_endpoint(&self.root, id);
+        self.runtime.stop(id, self.stop_timeout).map_err(s)?;
+        ports::unpublish(&self.root, id).map_err(s)
+    }
+
+    fn remove_container(&self, _service: &str, id: &str, volumes: bool) -> R {
+        let atts = self.attachments(id);
+        let _ = dnsdb::remove_endpoint(&self.root, id);
+        ports::unpublish(&self.root, id).map_err(s)?;
+        self.runtime.remove(id, true, volumes).map_err(s)?;
+        let _ = berth_net::attach::detach(&atts);
+        self.release(id, &atts);
+        Ok(())
+    }
+
+    fn rename_container(&self, id: &str, name: &str) -> R {
+        self.runtime.rename(id, name).map_err(s)?;
+        if let Some(mut e) = dnsdb::endpoints(&self.root)
+            .map_err(s)?
+            .into_iter()
+            .find(|e| e.container_id == id)
+        {
+            e.container_name = name.to_owned();
+            dnsdb::put_endpoint(&self.root, &e).map_err(s)?;
+        }
+        Ok(())
+    }
+
+    fn wait_service(&self, service: &str, condition: Condition) -> R {
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        loop {
+            let cs: Vec<_> = self
+                .containers()
+                .map_err(s)?
+                .into_iter()
+                .filter(|c| {
+                    c.config.labels.get(labels::SERVICE).map(String::as_str) == Some(service)
+                })
+                .collect();
+            let mut done = true;
+            for c in &cs {
+                let st = &c.state;
+                match condition {
+                    Condition::Started => {}
+                    Condition::Healthy => {
+                        if c.config.healthcheck.is_none() {
+                            return Err(format!(
+                                "dependency failed to start: container {} has no healthcheck configured",
+                                c.config.name
+                            ));
+                        }
+                        if !st.status.is_active() {
+                            return Err(format!(
+                                "dependency failed to start: container {} exited ({})",
+                                c.config.name,
+                                st.exit_code.unwrap_or(0)
+                            ));
+                        }
+                        match st.health.as_ref().map(|h| h.status.as_str()) {
+                            Some("healthy") => {}
+                            Some("unhealthy") => {
+                                return Err(format!(
+                                    "dependency failed to start: container {} is unhealthy",
+                                    c.config.name
+                                ));
+                            }
+                            _ => done = false,
+                        }
+                    }
+                    Condition::CompletedSuccessfully => {
+                        if st.status == Status::Exited {
+                            let code = st.exit_code.unwrap_or(0);
+                            if code != 0 {
+                                return Err(format!(
+                                    "service \"{service}\" didn't complete successfully: exit {code}"
+                                ));
+                            }
+                        } else {
+                            done = false;
+                        }
+                    }
+                }
+            }
+            if done {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("timed out waiting for service {service}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The engine: a loaded Compose project wired to berth's image store,
+//! runtime and networks. It observes what exists, and implements the
+//! executor's [`Backend`] so a plan can be carried out for real.
+
+mod backend;
+mod images;
+pub mod labels;
+mod observe;
+pub mod translate;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use berth_image::{Image, ImageStore};
+use berth_net::network::Networks;
+use berth_runtime::{Container, Runtime};
+use berth_spec::Project;
+use berth_store::{FileLock, Root};
+
+pub use images::PullPolicy;
+
+use crate::plan::{Desired, Observed};
+
+/// Errors of the engine, with the resource they are about.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::RuntimeError),
+    #[error(transparent)]
+    Image(#[from] berth_image::ImageError),
+    #[error(transparent)]
+    Net(#[from] berth_net::network::NetError),
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The image a service runs: resolved, with its unpacked layers.
+#[derive(Debug, Clone)]
+pub struct ServiceImage {
+    pub reference: String,
+    pub image: Image,
+    pub lower_dirs: Vec<PathBuf>,
+}
+
+pub struct Engine {
+    pub root: Root,
+    pub project: Project,
+    pub runtime: Runtime,
+    pub nets: Networks,
+    pub store: ImageStore,
+    pub images: HashMap<String, ServiceImage>,
+    /// `-t/--timeout` of stop operations.
+    pub stop_timeout: Option<Duration>,
+}
+
+impl Engine {
+    pub fn new(root: &Root, project: Project) -> Result<Engine> {
+        Ok(Engine {
+            root: root.clone(),
+            runtime: Runtime::open(root),
+            nets: Networks::new(root),
+            store: ImageStore::open(root)?,
+            project,
+            images: HashMap::new(),
+            stop_timeout: None,
+        })
+    }
+
+    /// Serialises `up`/`down` of one project: a second command waits.
+    pub fn lock(&self) -> Result<FileLock> {
+        Ok(FileLock::exclusive(
+            &self
+                .root
+                .projects()
+                .join(format!("{}.lock", self.project.name)),
+        )?)
+    }
+
+    /// The project's containers (one-off runs excluded).
+    pub fn containers(&self) -> Result<Vec<Container>> {
+        Ok(observe::project_containers(
+            self.runtime.list()?,
+            &self.project.name,
+        ))
+    }
+
+    /// What exists for the project.
+    pub fn observe(&self) -> Result<Observed> {
+        let containers = self.containers()?;
+        let nets = self.nets.list()?.into_iter().map(|n| n.name).collect();
+        let vols = self
+            .runtime
+            .volumes()
+            .list()?
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        Ok(observe::observed(&containers, nets, vols))
+    }
+
+    /// What the project wants, with the image ids known so far.
+    pub fn desired(&self, scale: &HashMap<String, u32>) -> Desired {
+        let ids = self
+            .images
+            .iter()
+            .map(|(s, i)| (s.clone(), i.image.id.clone()))
+            .collect();
+        crate::desired::desired(&self.project, &ids, scale)
+    }
+}

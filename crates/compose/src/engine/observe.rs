@@ -1,0 +1,71 @@
+//! What exists for a project, as the planner sees it.
+
+use berth_runtime::{Container, Status};
+
+use super::labels;
+use crate::plan::{ContainerState, Observed, ObservedContainer, ObservedNetwork, ObservedVolume};
+
+pub fn state(s: Status) -> ContainerState {
+    match s {
+        Status::Created => ContainerState::Created,
+        Status::Running => ContainerState::Running,
+        Status::Paused => ContainerState::Paused,
+        Status::Restarting => ContainerState::Restarting,
+        Status::Exited => ContainerState::Exited,
+        Status::Dead => ContainerState::Dead,
+    }
+}
+
+/// The project's containers (one-off `run` containers excluded).
+pub fn project_containers(all: Vec<Container>, project: &str) -> Vec<Container> {
+    all.into_iter()
+        .filter(|c| c.config.labels.get(labels::PROJECT).map(String::as_str) == Some(project))
+        .filter(|c| c.config.labels.get(labels::ONEOFF).map(String::as_str) != Some("True"))
+        .collect()
+}
+
+pub fn observed(containers: &[Container], networks: Vec<String>, volumes: Vec<String>) -> Observed {
+    Observed {
+        containers: containers
+            .iter()
+            .map(|c| ObservedContainer {
+                id: c.config.id.clone(),
+                name: c.config.name.clone(),
+                service: c
+                    .config
+                    .labels
+                    .get(labels::SERVICE)
+                    .cloned()
+                    .unwrap_or_default(),
+                number: c
+                    .config
+                    .labels
+                    .get(labels::NUMBER)
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                config_hash: c
+                    .config
+                    .labels
+                    .get(labels::CONFIG_HASH)
+                    .cloned()
+                    .unwrap_or_default(),
+                image_id: Some(c.config.image_id.clone()),
+                state: state(c.state.status),
+                networks: match &c.config.network {
+                    berth_runtime::NetworkMode::Bridge(a) => {
+                        a.iter().map(|a| a.network.clone()).collect()
+                    }
+                    _ => Vec::new(),
+                },
+            })
+            .collect(),
+        networks: networks
+            .into_iter()
+            .map(|name| ObservedNetwork { name })
+            .collect(),
+        volumes: volumes
+            .into_iter()
+            .map(|name| ObservedVolume { name })
+            .collect(),
+    }
+}
