@@ -37,6 +37,8 @@ enum Command {
     Ps(commands::compose::ps::Args),
     /// View output from containers
     Logs(commands::compose::logs::Args),
+    /// Execute a command in a running container
+    Exec(commands::compose::exec::Args),
     /// Parse, resolve and render the Compose file in canonical format
     Config(commands::config::Args),
     /// Manage images (load, save, import, ls, inspect, rm, prune, pull, tag)
@@ -75,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Down(a) => commands::compose::down::run(g, a),
         Command::Ps(a) => commands::compose::ps::run(g, a),
         Command::Logs(a) => commands::compose::logs::run(g, a),
+        Command::Exec(a) => commands::compose::exec::run(g, a),
         Command::Config(args) => commands::config::run(g, args),
         Command::Image(cmd) => commands::image::run(g, cmd),
         Command::Container(cmd) => commands::container::run(g, cmd),

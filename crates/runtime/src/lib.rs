@@ -3,6 +3,7 @@
 pub mod config;
 pub mod copy;
 pub mod error;
+pub mod exec;
 pub mod monitor;
 pub mod paths;
 pub mod records;

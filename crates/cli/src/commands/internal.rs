@@ -20,6 +20,12 @@ pub enum InternalCommand {
     },
     /// Stop this root's monitor if nothing is running
     Shutdown,
+    /// Run a command inside a running container (started by `exec`)
+    Exec {
+        id: String,
+        #[arg(long)]
+        spec: String,
+    },
     /// The DNS server for every berth network of this root
     Dns,
 }
@@ -36,6 +42,7 @@ pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
             let ready = unsafe { berth_runtime::shim::Ready::from_raw(ready_fd) };
             Ok(berth_runtime::shim::main(g.root(), &id, adopt, ready))
         }
+        InternalCommand::Exec { id, spec } => Ok(berth_runtime::exec::helper_main(&g.root(), &id, &spec)),
         InternalCommand::Shutdown => {
             let reply = berth_runtime::monitor::shutdown(&g.root())?;
             if !reply.ok {

@@ -5,6 +5,7 @@
 //! killed, the container keeps running; the monitor adopts the container and
 //! starts a new shim with `--adopt`.
 
+mod health;
 mod logpump;
 mod restart;
 
@@ -56,6 +57,7 @@ struct Shim {
     pty: Option<OwnedFd>,
     started: Instant,
     restart_at: Option<Instant>,
+    health: Option<health::Checker>,
 }
 
 /// Runs the shim of container `id`; returns the process exit code.
@@ -104,6 +106,7 @@ fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
         pty: None,
         started: Instant::now(),
         restart_at: None,
+        health: None,
     };
     shim.state.shim = Some(ProcessIdentity::current());
     if adopt {
@@ -146,8 +149,16 @@ impl Shim {
         self.state.started_at = Some(now_rfc3339());
         self.state.exit_code = None;
         self.state.error = None;
+        self.start_health();
         self.save();
         Ok(())
+    }
+
+    fn start_health(&mut self) {
+        self.health = self.config.healthcheck.as_ref().map(health::Checker::new);
+        if self.health.is_some() {
+            self.state.health = Some(crate::state::Health { status: "starting".into(), ..Default::default() });
+        }
     }
 
     fn adopt(&mut self) -> Result<()> {
@@ -168,6 +179,13 @@ impl Shim {
         // SAFETY: a new descriptor we own.
         self.pidfd = Some(unsafe { OwnedFd::from_raw_fd(fd as i32) });
         self.pid = Some(pid.pid);
+        if self.config.healthcheck.is_some() {
+            let kept = self.state.health.clone();
+            self.start_health();
+            if kept.is_some() {
+                self.state.health = kept;
+            }
+        }
         self.save();
         Ok(())
     }
@@ -183,18 +201,23 @@ impl Shim {
                 self.pump.flush_partial();
                 return Ok(());
             }
-            let timeout = match self.restart_at {
+            let mut timeout = match self.restart_at {
                 Some(at) => at
                     .saturating_duration_since(Instant::now())
                     .min(Duration::from_secs(1)),
                 None => Duration::from_secs(1),
             };
+            if let Some(h) = &self.health {
+                let at = if h.probe.is_some() { Instant::now() + Duration::from_millis(50) } else { h.next };
+                timeout = timeout.min(at.saturating_duration_since(Instant::now()));
+            }
             let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
             if let Some(i) = &inotify {
                 fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
             }
             // SAFETY: descriptors borrowed for the duration of poll only.
-            let extra: Vec<BorrowedFd> = [self.pidfd.as_ref(), self.pty.as_ref()]
+            let probe_fd = self.health.as_ref().and_then(|h| h.probe.as_ref()).map(|p| &p.output);
+            let extra: Vec<BorrowedFd> = [self.pidfd.as_ref(), self.pty.as_ref(), probe_fd]
                 .into_iter()
                 .flatten()
                 .map(|f| unsafe { BorrowedFd::borrow_raw(f.as_raw_fd()) })
@@ -211,6 +234,7 @@ impl Shim {
             self.read_pty();
             self.reap();
             self.check_adopted();
+            self.tick_health();
             if let Some(at) = self.restart_at
                 && Instant::now() >= at
             {
@@ -239,17 +263,38 @@ impl Shim {
         }
     }
 
+    fn tick_health(&mut self) {
+        let Some(h) = self.health.as_mut() else { return };
+        h.drain();
+        h.check_timeout();
+        if h.probe.is_none()
+            && Instant::now() >= h.next
+            && self.state.status == Status::Running
+            && let Some(pid) = self.pid
+        {
+            h.start(pid, &self.config);
+        }
+    }
+
     fn reap(&mut self) {
         loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if Some(pid.as_raw()) == self.pid => {
-                    self.after_exit(code)
-                }
-                Ok(WaitStatus::Signaled(pid, s, _)) if Some(pid.as_raw()) == self.pid => {
-                    self.after_exit(128 + s as i32)
-                }
+            let (pid, code) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), code),
+                Ok(WaitStatus::Signaled(pid, s, _)) => (pid.as_raw(), 128 + s as i32),
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
+            };
+            if Some(pid) == self.pid {
+                self.after_exit(code);
+            } else if let Some(h) = self.health.as_mut() {
+                let mut health = self.state.health.clone().unwrap_or_default();
+                if h.finish(pid, code, &mut health) {
+                    let changed = self.state.health.as_ref() != Some(&health);
+                    self.state.health = Some(health);
+                    if changed {
+                        self.save();
+                    }
+                }
             }
         }
     }
@@ -278,6 +323,9 @@ impl Shim {
     }
 
     fn after_exit(&mut self, code: i32) {
+        if let Some(p) = self.health.take().and_then(|h| h.probe) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), Signal::SIGKILL);
+        }
         self.pid = None;
         self.pty = None;
         self.pump.pump();

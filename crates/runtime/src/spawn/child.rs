@@ -48,7 +48,7 @@ pub enum Never {}
 
 /// The shim blocks SIGCHLD and ignores a few signals; blocked masks and
 /// ignored dispositions survive exec, so the payload gets defaults back.
-fn reset_signals() {
+pub(crate) fn reset_signals() {
     for s in nix::sys::signal::Signal::iterator() {
         if matches!(
             s,

@@ -115,11 +115,16 @@ fn passwd_name(uid: u32) -> String {
 
 /// Switches to the configured user and groups and applies the security options.
 pub fn apply(c: &ContainerConfig) -> ChildResult<User> {
-    let (user, groups) = resolve(&c.process.user, &c.process.group_add)?;
+    apply_user(&c.process.user, &c.process.group_add, c.security.no_new_privileges)
+}
+
+/// Switches to `user` (resolved in the current root's files).
+pub fn apply_user(spec: &str, group_add: &[String], no_new_privileges: bool) -> ChildResult<User> {
+    let (user, groups) = resolve(spec, group_add)?;
     let gids: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&gids).map_err(|e| format!("setgroups: {e}"))?;
     setgid(Gid::from_raw(user.gid)).map_err(|e| format!("setgid {}: {e}", user.gid))?;
-    if c.security.no_new_privileges {
+    if no_new_privileges {
         // SAFETY: prctl with constant arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(format!("no_new_privs: {}", std::io::Error::last_os_error()));

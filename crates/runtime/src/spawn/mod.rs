@@ -3,8 +3,8 @@
 //! the child waits, releases it, and returns once the payload has exec'd —
 //! or with the child's own error message.
 
-mod child;
-mod identity;
+pub(crate) mod child;
+pub(crate) mod identity;
 mod init;
 mod loopback;
 pub mod rootfs;

@@ -2,6 +2,7 @@
 //! open the engine, plan, execute, print like `docker compose`.
 
 pub mod down;
+pub mod exec;
 pub mod logs;
 pub mod ps;
 pub mod up;

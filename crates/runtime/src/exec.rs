@@ -1,0 +1,163 @@
+//! Running a process inside a running container (`exec`, healthchecks):
+//! join its namespaces, then fork so the new process is inside its pid
+//! namespace too, switch user, exec. Must be called from a single-threaded
+//! process whose executable is berth's read-only copy (the shim, or the exec
+//! helper started from the monitor's namespace), never from the host binary.
+
+use std::fs::File;
+
+use nix::sched::{CloneFlags, setns};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, fork};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ContainerConfig;
+use crate::spawn::child::{exec as execve_path, lookup};
+use crate::spawn::identity::apply_user;
+
+/// What to run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExecSpec {
+    pub args: Vec<String>,
+    /// Extra `KEY=value` on top of the container's environment.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// User (default: the container's).
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub tty: bool,
+}
+
+fn fail(msg: String) -> ! {
+    eprintln!("berth exec: {msg}");
+    // SAFETY: leaving the process.
+    unsafe { libc::_exit(126) }
+}
+
+/// Joins the namespaces of the container whose init is `pid`, runs `spec` in
+/// it and exits with its status (127 when the command is not found).
+pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec) -> ! {
+    // Open every namespace first: after joining the mount namespace, the
+    // host's /proc is gone.
+    let mut nss = Vec::new();
+    for (name, flag) in [
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ] {
+        match File::open(format!("/proc/{pid}/ns/{name}")) {
+            Ok(f) => nss.push((f, flag, name)),
+            Err(e) => fail(format!("container {}: namespace {name}: {e}", config.name)),
+        }
+    }
+    for (f, flag, name) in &nss {
+        if let Err(e) = setns(f, *flag) {
+            fail(format!("container {}: join {name} namespace: {e}", config.name));
+        }
+    }
+    drop(nss);
+    // SAFETY: the process is single-threaded (see the module comment).
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { child }) => {
+            let code = match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, c)) => c,
+                Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+                _ => 126,
+            };
+            // SAFETY: leaving the process.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Child) => {}
+        Err(e) => fail(format!("fork: {e}")),
+    }
+    // Now inside the container's pid namespace.
+    if spec.tty {
+        let _ = nix::unistd::setsid();
+        // SAFETY: fd 0 is the caller's terminal.
+        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+    }
+    let user = spec.user.as_deref().unwrap_or(&config.process.user);
+    let u = apply_user(user, &config.process.group_add, config.security.no_new_privileges).unwrap_or_else(|e| fail(e));
+    let cwd = spec.cwd.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| if config.process.cwd.is_empty() { "/".into() } else { config.process.cwd.clone() });
+    if let Err(e) = nix::unistd::chdir(cwd.as_str()) {
+        fail(format!("chdir {cwd}: {e}"));
+    }
+    let mut env = config.process.env.clone();
+    for e in &spec.env {
+        let key = e.split('=').next().unwrap_or("");
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", u.home));
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    let Some(argv0) = spec.args.first() else { fail("no command given".into()) };
+    let Some(path) = lookup(argv0, &env) else {
+        eprintln!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{argv0}\": executable file not found in $PATH");
+        // SAFETY: leaving the process.
+        unsafe { libc::_exit(127) }
+    };
+    // Nothing of ours may leak into the container (CVE-2024-21626).
+    // SAFETY: only sets close-on-exec flags.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    crate::spawn::child::reset_signals();
+    match execve_path(&path, &spec.args, &env) {
+        Err(e) => fail(e),
+        Ok(never) => match never {},
+    }
+}
+
+/// `berth exec`: becomes the exec helper started from the monitor's read-only
+/// copy of berth (never from the host binary a container could overwrite),
+/// keeping our stdio, so the exit code is the command's. Returns only on
+/// error. The calling process must be single-threaded (setns of a mount
+/// namespace requires it).
+pub fn reexec_helper(root: &berth_store::Root, id: &str, spec: &ExecSpec) -> crate::error::Result<std::convert::Infallible> {
+    use crate::error::RuntimeError;
+    let reply = crate::monitor::request(root, &crate::monitor::Request::Ping)?;
+    let pid: i32 = reply.message.trim().parse().map_err(|_| RuntimeError::Other("the monitor did not say its pid".into()))?;
+    let ns = File::open(format!("/proc/{pid}/ns/mnt")).map_err(|e| RuntimeError::io(format!("/proc/{pid}/ns/mnt"), e))?;
+    setns(&ns, CloneFlags::CLONE_NEWNS).map_err(|e| RuntimeError::Other(format!("join the monitor's mount namespace: {e}")))?;
+    let exe = root.run().join("berth-exe");
+    let json = serde_json::to_string(spec).map_err(|e| RuntimeError::Other(e.to_string()))?;
+    let args = ["berth".to_owned(), "--root".into(), root.path().display().to_string(), "__internal".into(), "exec".into(), id.to_owned(), "--spec".into(), json];
+    let cargs = crate::spawn::child::cstrings(&args).map_err(RuntimeError::Other)?;
+    let path = std::ffi::CString::new(exe.display().to_string()).map_err(|e| RuntimeError::Other(e.to_string()))?;
+    match nix::unistd::execv(&path, &cargs) {
+        Err(e) => Err(RuntimeError::io(&exe, e.into())),
+        Ok(never) => match never {},
+    }
+}
+
+/// The helper's side: `berth __internal exec <id> --spec JSON`.
+pub fn helper_main(root: &berth_store::Root, id: &str, spec_json: &str) -> i32 {
+    let rt = crate::Runtime::open(root);
+    let spec: ExecSpec = match serde_json::from_str(spec_json) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth exec: bad request: {e}");
+            return 126;
+        }
+    };
+    let c = match rt.inspect(id) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error response from daemon: {e}");
+            return 1;
+        }
+    };
+    let Some(pid) = c.state.pid.filter(|p| c.state.status.is_active() && p.is_running()) else {
+        eprintln!("Error response from daemon: container {} is not running", c.config.name);
+        return 1;
+    };
+    enter_and_exec(pid.pid, &c.config, &spec)
+}
