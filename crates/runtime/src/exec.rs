@@ -58,7 +58,10 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec) -> ! 
     }
     for (f, flag, name) in &nss {
         if let Err(e) = setns(f, *flag) {
-            fail(format!("container {}: join {name} namespace: {e}", config.name));
+            fail(format!(
+                "container {}: join {name} namespace: {e}",
+                config.name
+            ));
         }
     }
     drop(nss);
@@ -83,8 +86,25 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec) -> ! 
         unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
     }
     let user = spec.user.as_deref().unwrap_or(&config.process.user);
-    let u = apply_user(user, &config.process.group_add, config.security.no_new_privileges).unwrap_or_else(|e| fail(e));
-    let cwd = spec.cwd.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| if config.process.cwd.is_empty() { "/".into() } else { config.process.cwd.clone() });
+    let set = crate::spawn::capabilities::effective(&config.security).unwrap_or_else(|e| fail(e));
+    let u = apply_user(
+        user,
+        &config.process.group_add,
+        config.security.no_new_privileges,
+        &set,
+    )
+    .unwrap_or_else(|e| fail(e));
+    let cwd = spec
+        .cwd
+        .clone()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| {
+            if config.process.cwd.is_empty() {
+                "/".into()
+            } else {
+                config.process.cwd.clone()
+            }
+        });
     if let Err(e) = nix::unistd::chdir(cwd.as_str()) {
         fail(format!("chdir {cwd}: {e}"));
     }
@@ -100,15 +120,26 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec) -> ! 
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     }
-    let Some(argv0) = spec.args.first() else { fail("no command given".into()) };
+    let Some(argv0) = spec.args.first() else {
+        fail("no command given".into())
+    };
     let Some(path) = lookup(argv0, &env) else {
-        eprintln!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{argv0}\": executable file not found in $PATH");
+        eprintln!(
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: \"{argv0}\": executable file not found in $PATH"
+        );
         // SAFETY: leaving the process.
         unsafe { libc::_exit(127) }
     };
     // Nothing of ours may leak into the container (CVE-2024-21626).
     // SAFETY: only sets close-on-exec flags.
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     crate::spawn::child::reset_signals();
     match execve_path(&path, &spec.args, &env) {
         Err(e) => fail(e),
@@ -121,17 +152,37 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec) -> ! 
 /// keeping our stdio, so the exit code is the command's. Returns only on
 /// error. The calling process must be single-threaded (setns of a mount
 /// namespace requires it).
-pub fn reexec_helper(root: &berth_store::Root, id: &str, spec: &ExecSpec) -> crate::error::Result<std::convert::Infallible> {
+pub fn reexec_helper(
+    root: &berth_store::Root,
+    id: &str,
+    spec: &ExecSpec,
+) -> crate::error::Result<std::convert::Infallible> {
     use crate::error::RuntimeError;
     let reply = crate::monitor::request(root, &crate::monitor::Request::Ping)?;
-    let pid: i32 = reply.message.trim().parse().map_err(|_| RuntimeError::Other("the monitor did not say its pid".into()))?;
-    let ns = File::open(format!("/proc/{pid}/ns/mnt")).map_err(|e| RuntimeError::io(format!("/proc/{pid}/ns/mnt"), e))?;
-    setns(&ns, CloneFlags::CLONE_NEWNS).map_err(|e| RuntimeError::Other(format!("join the monitor's mount namespace: {e}")))?;
+    let pid: i32 = reply
+        .message
+        .trim()
+        .parse()
+        .map_err(|_| RuntimeError::Other("the monitor did not say its pid".into()))?;
+    let ns = File::open(format!("/proc/{pid}/ns/mnt"))
+        .map_err(|e| RuntimeError::io(format!("/proc/{pid}/ns/mnt"), e))?;
+    setns(&ns, CloneFlags::CLONE_NEWNS)
+        .map_err(|e| RuntimeError::Other(format!("join the monitor's mount namespace: {e}")))?;
     let exe = root.run().join("berth-exe");
     let json = serde_json::to_string(spec).map_err(|e| RuntimeError::Other(e.to_string()))?;
-    let args = ["berth".to_owned(), "--root".into(), root.path().display().to_string(), "__internal".into(), "exec".into(), id.to_owned(), "--spec".into(), json];
+    let args = [
+        "berth".to_owned(),
+        "--root".into(),
+        root.path().display().to_string(),
+        "__internal".into(),
+        "exec".into(),
+        id.to_owned(),
+        "--spec".into(),
+        json,
+    ];
     let cargs = crate::spawn::child::cstrings(&args).map_err(RuntimeError::Other)?;
-    let path = std::ffi::CString::new(exe.display().to_string()).map_err(|e| RuntimeError::Other(e.to_string()))?;
+    let path = std::ffi::CString::new(exe.display().to_string())
+        .map_err(|e| RuntimeError::Other(e.to_string()))?;
     match nix::unistd::execv(&path, &cargs) {
         Err(e) => Err(RuntimeError::io(&exe, e.into())),
         Ok(never) => match never {},
@@ -155,8 +206,15 @@ pub fn helper_main(root: &berth_store::Root, id: &str, spec_json: &str) -> i32 {
             return 1;
         }
     };
-    let Some(pid) = c.state.pid.filter(|p| c.state.status.is_active() && p.is_running()) else {
-        eprintln!("Error response from daemon: container {} is not running", c.config.name);
+    let Some(pid) = c
+        .state
+        .pid
+        .filter(|p| c.state.status.is_active() && p.is_running())
+    else {
+        eprintln!(
+            "Error response from daemon: container {} is not running",
+            c.config.name
+        );
         return 1;
     };
     enter_and_exec(pid.pid, &c.config, &spec)

@@ -1,5 +1,6 @@
 //! berth's container runtime (in progress).
 
+pub mod cgroups;
 pub mod config;
 pub mod copy;
 pub mod error;

@@ -42,7 +42,9 @@ pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
             let ready = unsafe { berth_runtime::shim::Ready::from_raw(ready_fd) };
             Ok(berth_runtime::shim::main(g.root(), &id, adopt, ready))
         }
-        InternalCommand::Exec { id, spec } => Ok(berth_runtime::exec::helper_main(&g.root(), &id, &spec)),
+        InternalCommand::Exec { id, spec } => {
+            Ok(berth_runtime::exec::helper_main(&g.root(), &id, &spec))
+        }
         InternalCommand::Shutdown => {
             let reply = berth_runtime::monitor::shutdown(&g.root())?;
             if !reply.ok {

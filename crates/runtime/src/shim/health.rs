@@ -39,7 +39,12 @@ fn secs(v: Option<f64>, default: f64) -> Duration {
 
 impl Checker {
     pub fn new(cfg: &Healthcheck) -> Checker {
-        let mut c = Checker { cfg: cfg.clone(), next: Instant::now(), probe: None, container_started: Instant::now() };
+        let mut c = Checker {
+            cfg: cfg.clone(),
+            next: Instant::now(),
+            probe: None,
+            container_started: Instant::now(),
+        };
         c.next = Instant::now() + c.period();
         c
     }
@@ -49,18 +54,31 @@ impl Checker {
     }
 
     fn period(&self) -> Duration {
-        if self.in_start_period() { secs(self.cfg.start_interval, 5.0) } else { secs(self.cfg.interval, 30.0) }
+        if self.in_start_period() {
+            secs(self.cfg.start_interval, 5.0)
+        } else {
+            secs(self.cfg.interval, 30.0)
+        }
     }
 
     /// Starts a probe in the container whose init is `pid`.
     pub fn start(&mut self, pid: i32, config: &ContainerConfig) {
         let args = match self.cfg.test.first().map(String::as_str) {
-            Some("CMD-SHELL") => vec!["/bin/sh".to_owned(), "-c".to_owned(), self.cfg.test[1..].join(" ")],
+            Some("CMD-SHELL") => vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                self.cfg.test[1..].join(" "),
+            ],
             Some("CMD") => self.cfg.test[1..].to_vec(),
             _ => self.cfg.test.clone(),
         };
-        let Ok((r, w)) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) else { return };
-        let spec = ExecSpec { args, ..Default::default() };
+        let Ok((r, w)) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) else {
+            return;
+        };
+        let spec = ExecSpec {
+            args,
+            ..Default::default()
+        };
         // SAFETY: the shim is single-threaded.
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {
@@ -98,7 +116,8 @@ impl Checker {
                     break;
                 }
                 if p.buf.len() < MAX_OUTPUT {
-                    p.buf.extend_from_slice(&buf[..n.min(MAX_OUTPUT - p.buf.len())]);
+                    p.buf
+                        .extend_from_slice(&buf[..n.min(MAX_OUTPUT - p.buf.len())]);
                 }
             }
         }
@@ -124,11 +143,22 @@ impl Checker {
         let p = self.probe.take().unwrap();
         let timed_out = Instant::now() >= p.deadline;
         let (code, output) = if timed_out {
-            (-1, format!("Health check exceeded timeout ({:?})", secs(self.cfg.timeout, 30.0)))
+            (
+                -1,
+                format!(
+                    "Health check exceeded timeout ({:?})",
+                    secs(self.cfg.timeout, 30.0)
+                ),
+            )
         } else {
             (code, String::from_utf8_lossy(&p.buf).into_owned())
         };
-        health.log.push(HealthResult { start: p.started_at, end: now_rfc3339(), exit_code: code, output });
+        health.log.push(HealthResult {
+            start: p.started_at,
+            end: now_rfc3339(),
+            exit_code: code,
+            output,
+        });
         if health.log.len() > KEEP {
             health.log.remove(0);
         }

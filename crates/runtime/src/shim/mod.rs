@@ -132,7 +132,14 @@ impl Shim {
     fn start(&mut self) -> Result<()> {
         let _ = std::fs::remove_file(self.dir.orphan_exit());
         let config = self.config.clone();
+        let layout = crate::cgroups::detect();
+        let cg = crate::cgroups::Cgroup::create(&layout, &config.id)
+            .map_err(|e| RuntimeError::container(&config.name, format!("cgroup: {e}")))?;
+        let cg2 = cg.clone();
         let mut wire = |pid: i32| -> std::result::Result<(), String> {
+            cg2.add(pid).map_err(|e| format!("cgroup: {e}"))?;
+            cg2.apply(&config.resources)
+                .map_err(|e| format!("resource limits: {e}"))?;
             if let NetworkMode::Bridge(atts) = &config.network
                 && !atts.is_empty()
             {
@@ -140,7 +147,13 @@ impl Shim {
             }
             Ok(())
         };
-        let spawned = crate::spawn::spawn(&self.root, &self.config, &mut wire)?;
+        let spawned = match crate::spawn::spawn(&self.root, &self.config, &mut wire) {
+            Ok(s) => s,
+            Err(e) => {
+                cg.remove();
+                return Err(e);
+            }
+        };
         self.pid = Some(spawned.pid);
         self.pty = spawned.pty;
         self.started = Instant::now();
@@ -157,7 +170,10 @@ impl Shim {
     fn start_health(&mut self) {
         self.health = self.config.healthcheck.as_ref().map(health::Checker::new);
         if self.health.is_some() {
-            self.state.health = Some(crate::state::Health { status: "starting".into(), ..Default::default() });
+            self.state.health = Some(crate::state::Health {
+                status: "starting".into(),
+                ..Default::default()
+            });
         }
     }
 
@@ -208,7 +224,11 @@ impl Shim {
                 None => Duration::from_secs(1),
             };
             if let Some(h) = &self.health {
-                let at = if h.probe.is_some() { Instant::now() + Duration::from_millis(50) } else { h.next };
+                let at = if h.probe.is_some() {
+                    Instant::now() + Duration::from_millis(50)
+                } else {
+                    h.next
+                };
                 timeout = timeout.min(at.saturating_duration_since(Instant::now()));
             }
             let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
@@ -216,7 +236,11 @@ impl Shim {
                 fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
             }
             // SAFETY: descriptors borrowed for the duration of poll only.
-            let probe_fd = self.health.as_ref().and_then(|h| h.probe.as_ref()).map(|p| &p.output);
+            let probe_fd = self
+                .health
+                .as_ref()
+                .and_then(|h| h.probe.as_ref())
+                .map(|p| &p.output);
             let extra: Vec<BorrowedFd> = [self.pidfd.as_ref(), self.pty.as_ref(), probe_fd]
                 .into_iter()
                 .flatten()
@@ -264,7 +288,9 @@ impl Shim {
     }
 
     fn tick_health(&mut self) {
-        let Some(h) = self.health.as_mut() else { return };
+        let Some(h) = self.health.as_mut() else {
+            return;
+        };
         h.drain();
         h.check_timeout();
         if h.probe.is_none()
@@ -351,6 +377,9 @@ impl Shim {
     }
 
     fn finish(&mut self) {
+        let cg = crate::cgroups::Cgroup::open(&crate::cgroups::detect(), &self.config.id);
+        cg.kill_all();
+        cg.remove();
         self.state.status = Status::Exited;
         self.state.shim = None;
         self.save();

@@ -115,11 +115,22 @@ fn passwd_name(uid: u32) -> String {
 
 /// Switches to the configured user and groups and applies the security options.
 pub fn apply(c: &ContainerConfig) -> ChildResult<User> {
-    apply_user(&c.process.user, &c.process.group_add, c.security.no_new_privileges)
+    let set = super::capabilities::effective(&c.security)?;
+    apply_user(
+        &c.process.user,
+        &c.process.group_add,
+        c.security.no_new_privileges,
+        &set,
+    )
 }
 
 /// Switches to `user` (resolved in the current root's files).
-pub fn apply_user(spec: &str, group_add: &[String], no_new_privileges: bool) -> ChildResult<User> {
+pub fn apply_user(
+    spec: &str,
+    group_add: &[String],
+    no_new_privileges: bool,
+    caps: &std::collections::HashSet<caps::Capability>,
+) -> ChildResult<User> {
     let (user, groups) = resolve(spec, group_add)?;
     let gids: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&gids).map_err(|e| format!("setgroups: {e}"))?;
@@ -130,6 +141,7 @@ pub fn apply_user(spec: &str, group_add: &[String], no_new_privileges: bool) -> 
             return Err(format!("no_new_privs: {}", std::io::Error::last_os_error()));
         }
     }
+    super::capabilities::apply(caps)?;
     setuid(Uid::from_raw(user.uid)).map_err(|e| format!("setuid {}: {e}", user.uid))?;
     Ok(user)
 }

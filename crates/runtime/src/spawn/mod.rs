@@ -3,6 +3,7 @@
 //! the child waits, releases it, and returns once the payload has exec'd —
 //! or with the child's own error message.
 
+pub(crate) mod capabilities;
 pub(crate) mod child;
 pub(crate) mod identity;
 mod init;

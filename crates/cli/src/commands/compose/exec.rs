@@ -45,7 +45,10 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         .into_iter()
         .find(|c| {
             c.config.labels.get(labels::SERVICE) == Some(&a.service)
-                && c.config.labels.get(labels::NUMBER).is_some_and(|n| *n == a.index.to_string())
+                && c.config
+                    .labels
+                    .get(labels::NUMBER)
+                    .is_some_and(|n| *n == a.index.to_string())
                 && c.state.status.is_active()
         })
         .ok_or_else(|| anyhow::anyhow!("service \"{}\" is not running", a.service))?;
