@@ -10,7 +10,19 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Resources;
 
-const PARENT: &str = "berth";
+/// The parent cgroup of a root's containers: `berth` for the default root,
+/// `berth-<hash>` for any other (tests, several roots on one host), so two
+/// roots never share a parent.
+pub fn parent_for(root: &berth_store::Root) -> String {
+    if root.path() == Path::new(berth_store::Root::DEFAULT) {
+        return "berth".into();
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in root.path().as_os_str().as_encoded_bytes() {
+        h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("berth-{:08x}", h as u32)
+}
 
 /// Where the cgroup hierarchies are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,16 +108,16 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 
 impl Cgroup {
     /// The cgroup of container `id`, without creating anything.
-    pub fn open(layout: &Layout, id: &str) -> Cgroup {
+    pub fn open(layout: &Layout, parent: &str, id: &str) -> Cgroup {
         match layout {
             Layout::V2(root) => Cgroup {
-                dirs: vec![("unified".into(), root.join(PARENT).join(id))],
+                dirs: vec![("unified".into(), root.join(parent).join(id))],
                 v2: true,
             },
             Layout::V1(ctrls) => Cgroup {
                 dirs: ctrls
                     .iter()
-                    .map(|(n, m)| (n.clone(), m.join(PARENT).join(id)))
+                    .map(|(n, m)| (n.clone(), m.join(parent).join(id)))
                     .collect(),
                 v2: false,
             },
@@ -113,10 +125,10 @@ impl Cgroup {
     }
 
     /// Creates the cgroup of container `id` (idempotent).
-    pub fn create(layout: &Layout, id: &str) -> Result<Cgroup, String> {
+    pub fn create(layout: &Layout, parent: &str, id: &str) -> Result<Cgroup, String> {
         match layout {
             Layout::V2(root) => {
-                let parent = root.join(PARENT);
+                let parent = root.join(parent);
                 fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
                 // Controllers must be enabled from the root down to our parent.
                 let controllers =
@@ -140,7 +152,7 @@ impl Cgroup {
             Layout::V1(ctrls) => {
                 let mut dirs: Vec<(String, PathBuf)> = Vec::new();
                 for (name, mount) in ctrls {
-                    let dir = mount.join(PARENT).join(id);
+                    let dir = mount.join(parent).join(id);
                     if dirs.iter().any(|(_, d)| *d == dir) {
                         dirs.push((name.clone(), dir));
                         continue;
@@ -149,7 +161,7 @@ impl Cgroup {
                     if name == "cpuset" {
                         // A new cpuset is empty until cpus and mems are set.
                         for f in ["cpuset.cpus", "cpuset.mems"] {
-                            for d in [mount.join(PARENT), dir.clone()] {
+                            for d in [mount.join(parent), dir.clone()] {
                                 let cur = fs::read_to_string(d.join(f)).unwrap_or_default();
                                 if cur.trim().is_empty() {
                                     let v = fs::read_to_string(mount.join(f)).unwrap_or_default();
@@ -353,7 +365,7 @@ mod tests {
             "cpuset cpu io memory pids",
         )
         .unwrap();
-        let cg = Cgroup::create(&Layout::V2(tmp.path().to_owned()), "abc").unwrap();
+        let cg = Cgroup::create(&Layout::V2(tmp.path().to_owned()), "berth", "abc").unwrap();
         let r = Resources {
             memory: Some(256 << 20),
             memory_swap: Some(512 << 20),

@@ -49,7 +49,7 @@ fn iptables_rules() -> Vec<String> {
     v
 }
 
-fn cgroup_dirs() -> Vec<String> {
+fn cgroup_dirs(prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
     for root in [
         "/sys/fs/cgroup",
@@ -61,7 +61,7 @@ fn cgroup_dirs() -> Vec<String> {
         if let Ok(rd) = std::fs::read_dir(root) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if name.contains("berth") && e.path().is_dir() {
+                if name.starts_with(prefix) && e.path().is_dir() {
                     out.push(format!("{root}/{name}"));
                 }
             }
@@ -73,7 +73,15 @@ fn cgroup_dirs() -> Vec<String> {
 
 impl Snapshot {
     /// Takes a snapshot of the current network namespace and mount table.
+    /// Cgroups are those whose name starts with `berth`; see [`Snapshot::take_for`].
     pub fn take() -> Snapshot {
+        Self::take_for("berth")
+    }
+
+    /// Like [`take`](Self::take), with only cgroups named `cgroup_prefix…`
+    /// (a test's own berth root has its own cgroup parent; other tests may
+    /// create theirs meanwhile).
+    pub fn take_for(cgroup_prefix: &str) -> Snapshot {
         let sorted = |mut v: Vec<String>| {
             v.sort();
             v
@@ -97,7 +105,7 @@ impl Snapshot {
                     .filter(|m| !m.starts_with("/run/netns"))
                     .collect(),
             ),
-            cgroups: cgroup_dirs(),
+            cgroups: cgroup_dirs(cgroup_prefix),
         }
     }
 

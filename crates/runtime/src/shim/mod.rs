@@ -133,8 +133,12 @@ impl Shim {
         let _ = std::fs::remove_file(self.dir.orphan_exit());
         let config = self.config.clone();
         let layout = crate::cgroups::detect();
-        let cg = crate::cgroups::Cgroup::create(&layout, &config.id)
-            .map_err(|e| RuntimeError::container(&config.name, format!("cgroup: {e}")))?;
+        let cg = crate::cgroups::Cgroup::create(
+            &layout,
+            &crate::cgroups::parent_for(&self.root),
+            &config.id,
+        )
+        .map_err(|e| RuntimeError::container(&config.name, format!("cgroup: {e}")))?;
         let cg2 = cg.clone();
         let mut wire = |pid: i32| -> std::result::Result<(), String> {
             cg2.add(pid).map_err(|e| format!("cgroup: {e}"))?;
@@ -377,7 +381,11 @@ impl Shim {
     }
 
     fn finish(&mut self) {
-        let cg = crate::cgroups::Cgroup::open(&crate::cgroups::detect(), &self.config.id);
+        let cg = crate::cgroups::Cgroup::open(
+            &crate::cgroups::detect(),
+            &crate::cgroups::parent_for(&self.root),
+            &self.config.id,
+        );
         cg.kill_all();
         cg.remove();
         self.state.status = Status::Exited;

@@ -1,0 +1,170 @@
+//! Shared harness of the end-to-end tests: a temporary berth root with the
+//! busybox test image loaded, the real `berth` binary, and cleanup that
+//! leaves nothing behind even when a test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+pub const IMAGE: &str = "busybox:latest";
+
+static SUBREAPER: Once = Once::new();
+
+/// Orphans of our berth processes (the monitor, its daemons) come back to
+/// this test process, so they are reaped even where pid 1 does not reap.
+fn become_subreaper() {
+    SUBREAPER.call_once(|| {
+        // SAFETY: prctl with constant arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    });
+}
+
+/// Reaps every exited child that nobody waits for.
+pub fn reap_orphans() {
+    loop {
+        // SAFETY: non-blocking wait on any child.
+        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+        if r <= 0 {
+            break;
+        }
+    }
+}
+
+pub struct Env {
+    pub root: tempfile::TempDir,
+    /// Network namespace playing the host (when the test needs networks).
+    pub netns: Option<berth_testkit::netns::FakeHost>,
+    projects: Vec<PathBuf>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        become_subreaper();
+        let root = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .unwrap();
+        let archive = root.path().join("busybox.tar");
+        berth_testkit::oci::busybox_archive(&archive, IMAGE).unwrap();
+        let store = berth_image::ImageStore::open(&berth_store::Root::new(root.path())).unwrap();
+        store
+            .load(
+                std::fs::File::open(&archive).unwrap(),
+                "busybox.tar",
+                &Default::default(),
+            )
+            .unwrap();
+        Env {
+            root,
+            netns: None,
+            projects: Vec::new(),
+        }
+    }
+
+    /// With a throwaway network namespace playing the host.
+    pub fn with_network() -> Env {
+        let mut e = Env::new();
+        e.netns = Some(berth_testkit::netns::FakeHost::new());
+        e
+    }
+
+    pub fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let bin = env!("CARGO_BIN_EXE_berth");
+        let mut c = match &self.netns {
+            Some(n) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", n.path())).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        c.args(args)
+            .current_dir(dir)
+            .env("BERTH_ROOT", self.root.path())
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// Runs berth in `dir`; panics with its output when `ok` differs.
+    pub fn berth(&self, dir: &Path, args: &[&str]) -> Output {
+        self.command(dir, args).output().unwrap()
+    }
+
+    pub fn ok(&self, dir: &Path, args: &[&str]) -> String {
+        let o = self.berth(dir, args);
+        assert!(
+            o.status.success(),
+            "berth {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A project directory with this compose file; `down -v` runs for it at the end.
+    pub fn project(&mut self, name: &str, compose: &str) -> PathBuf {
+        let dir = self.root.path().join("projects").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("compose.yaml"), compose).unwrap();
+        self.projects.push(dir.clone());
+        dir
+    }
+
+    /// Runs `sh -c` in the host namespace of this env (the fake host if any).
+    pub fn sh(&self, cmd: &str) -> Output {
+        let mut c = match &self.netns {
+            Some(n) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", n.path())).args(["sh", "-c", cmd]);
+                c
+            }
+            None => {
+                let mut c = Command::new("sh");
+                c.args(["-c", cmd]);
+                c
+            }
+        };
+        c.output().unwrap()
+    }
+
+    /// A snapshot of the host (or fake host) with this root's cgroups.
+    pub fn snapshot(&self) -> berth_testkit::host::Snapshot {
+        let prefix = berth_runtime::cgroups::parent_for(&berth_store::Root::new(self.root.path()));
+        match &self.netns {
+            Some(n) => n.run(|| berth_testkit::host::Snapshot::take_for(&prefix)),
+            None => berth_testkit::host::Snapshot::take_for(&prefix),
+        }
+    }
+
+    /// Ids of the running containers of the root.
+    pub fn container_ids(&self) -> Vec<String> {
+        let out = self.ok(self.root.path(), &["container", "ls", "-aq"]);
+        out.lines().map(str::to_owned).collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for p in std::mem::take(&mut self.projects) {
+            let _ = self.berth(&p, &["down", "-v", "-t", "1"]);
+        }
+        let root = self.root.path().to_owned();
+        for id in self.container_ids_quiet() {
+            let _ = self.berth(&root, &["container", "rm", "-f", &id]);
+        }
+        let _ = self.berth(&root, &["__internal", "shutdown"]);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        reap_orphans();
+    }
+}
+
+impl Env {
+    fn container_ids_quiet(&self) -> Vec<String> {
+        let o = self.berth(self.root.path(), &["container", "ls", "-aq"]);
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
