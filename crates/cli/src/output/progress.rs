@@ -115,10 +115,6 @@ impl Progress {
         Progress::new(mode, operation, style, Box::new(std::io::stderr()))
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// Reports the state of resource `id` (e.g. `Container app-web-1`).
     pub fn event(&self, id: &str, status: Status, text: &str, details: &str) {
         let mut st = self.state.lock().unwrap();
@@ -176,21 +172,6 @@ impl Progress {
             self.draw(&mut st);
         }
         self.tick.notify_all();
-    }
-
-    /// Prints a line outside the live view (warnings, errors).
-    pub fn println(&self, line: &str) {
-        let mut st = self.state.lock().unwrap();
-        let mut out = self.out.lock().unwrap();
-        if self.mode == Mode::Tty && st.drawn > 0 {
-            let _ = write!(out, "\x1b[{}A\x1b[J", st.drawn);
-            st.drawn = 0;
-        }
-        let _ = writeln!(out, "{line}");
-        drop(out);
-        if self.mode == Mode::Tty && !st.finished {
-            self.draw(&mut st);
-        }
     }
 
     fn animate(&self) {

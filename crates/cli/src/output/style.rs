@@ -22,10 +22,6 @@ impl Style {
         Style { color }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.color
-    }
-
     fn paint(&self, code: &str, s: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{s}\x1b[0m")

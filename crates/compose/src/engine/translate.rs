@@ -90,7 +90,7 @@ pub fn healthcheck(svc: &Service, image: &ImageConfig) -> Option<Healthcheck> {
         timeout: h.timeout.map(|d| d.as_secs_f64()),
         start_period: h.start_period.map(|d| d.as_secs_f64()),
         start_interval: h.start_interval.map(|d| d.as_secs_f64()),
-        retries: h.retries.map(|r| r as u32),
+        retries: h.retries,
     })
 }
 

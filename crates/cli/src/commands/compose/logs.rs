@@ -179,7 +179,10 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
             printer.line(&t.name, &time, &text);
         }
     }
-    while a.follow {
+    if !a.follow {
+        return Ok(0);
+    }
+    loop {
         std::thread::sleep(Duration::from_millis(50));
         for t in &mut tails {
             for (time, text) in t.read() {

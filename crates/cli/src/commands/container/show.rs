@@ -28,8 +28,8 @@ pub fn ls(rt: &Runtime, a: LsArgs) -> anyhow::Result<i32> {
     }
     writeln!(
         out,
-        "{:<14}{:<24}{:<26}{:<24}{}",
-        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "NAMES"
+        "{:<14}{:<24}{:<26}{:<24}NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
     )?;
     for c in &list {
         let mut cmd = c.config.process.args.join(" ");
@@ -134,7 +134,10 @@ pub fn logs(rt: &Runtime, a: LogsArgs) -> anyhow::Result<i32> {
     let id = rt.resolve(&a.container)?;
     let path = rt.dir(&id).log();
     let mut off = print_from(&path, 0, a.timestamps);
-    while a.follow {
+    if !a.follow {
+        return Ok(0);
+    }
+    loop {
         let st = rt.inspect(&id)?.state;
         std::thread::sleep(Duration::from_millis(50));
         off = print_from(&path, off, a.timestamps);
