@@ -39,6 +39,8 @@ enum Command {
     Logs(commands::compose::logs::Args),
     /// Execute a command in a running container
     Exec(commands::compose::exec::Args),
+    /// Build or rebuild services
+    Build(commands::compose::build::Args),
     /// Parse, resolve and render the Compose file in canonical format
     Config(commands::config::Args),
     /// Manage images (load, save, import, ls, inspect, rm, prune, pull, tag)
@@ -78,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Ps(a) => commands::compose::ps::run(g, a),
         Command::Logs(a) => commands::compose::logs::run(g, a),
         Command::Exec(a) => commands::compose::exec::run(g, a),
+        Command::Build(a) => commands::compose::build::run(g, a),
         Command::Config(args) => commands::config::run(g, args),
         Command::Image(cmd) => commands::image::run(g, cmd),
         Command::Container(cmd) => commands::container::run(g, cmd),

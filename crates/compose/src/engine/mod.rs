@@ -3,6 +3,7 @@
 //! executor's [`Backend`] so a plan can be carried out for real.
 
 mod backend;
+mod build;
 mod images;
 pub mod labels;
 mod observe;
@@ -18,6 +19,7 @@ use berth_runtime::{Container, Runtime};
 use berth_spec::Project;
 use berth_store::{FileLock, Root};
 
+pub use build::BuildMode;
 pub use images::PullPolicy;
 
 use crate::plan::{Desired, Observed};

@@ -1,6 +1,7 @@
 //! The Compose commands (`up`, `down`, `ps`, `logs`, …): load the project,
 //! open the engine, plan, execute, print like `docker compose`.
 
+pub mod build;
 pub mod down;
 pub mod exec;
 pub mod logs;

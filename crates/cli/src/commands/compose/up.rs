@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use berth_compose::engine::{Engine, PullPolicy, labels};
+use berth_compose::engine::{BuildMode, Engine, PullPolicy, labels};
 use berth_compose::plan::{self, DownOptions, Options, Recreate};
 
 use super::logs::Tail;
@@ -143,6 +143,17 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
         };
     let _lock = engine.lock()?;
     let services: Vec<String> = engine.project.services.keys().cloned().collect();
+    if a.build && a.no_build {
+        bail!("--build and --no-build are incompatible");
+    }
+    let mode = if a.no_build {
+        BuildMode::Never
+    } else if a.build {
+        BuildMode::Always
+    } else {
+        BuildMode::Missing
+    };
+    engine.build_images(&services, mode, &|_svc, line| eprintln!("{line}"))?;
     let tty = std::io::stderr().is_terminal();
     let mode = if a.quiet_pull {
         berth_image::progress::ProgressMode::Quiet
