@@ -286,7 +286,7 @@ impl Builder {
         st.layers
             .iter()
             .rev()
-            .map(|d| self.store.layer_dir(d).map_err(BuildError::from))
+            .map(|d| self.store.layer_root(d).map_err(BuildError::from))
             .collect()
     }
 

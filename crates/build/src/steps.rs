@@ -40,7 +40,7 @@ impl Builder {
             return false;
         }
         match self.cache.get(k) {
-            Some(d) if self.store.layer_dir(&d).is_ok_and(|p| p.exists()) => {
+            Some(d) if self.store.layer_root(&d).is_ok_and(|p| p.exists()) => {
                 self.push_layer(st, ins, d, k.to_owned());
                 true
             }

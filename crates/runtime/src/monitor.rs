@@ -88,12 +88,18 @@ struct Monitor {
 /// Runs the monitor of `root`; returns the exit code.
 pub fn main(root: Root) -> i32 {
     let _ = Root::ensure_dir(&root.run());
-    let lock = match FileLock::try_exclusive(&lock_path(&root)) {
-        Ok(Some(l)) => l,
-        Ok(None) => return 0, // another monitor runs
-        Err(e) => {
-            eprintln!("berth monitor: {e}");
-            return 1;
+    // A monitor that is shutting down still holds the lock for a moment
+    // after removing its socket; one that serves keeps its socket.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lock = loop {
+        match FileLock::try_exclusive(&lock_path(&root)) {
+            Ok(Some(l)) => break l,
+            Ok(None) if socket_path(&root).exists() || Instant::now() > deadline => return 0,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                eprintln!("berth monitor: {e}");
+                return 1;
+            }
         }
     };
     let exe = match private_readonly_exe(&root) {
@@ -495,7 +501,7 @@ pub fn request(root: &Root, req: &Request) -> Result<Reply> {
 }
 
 fn connect_retry(sock: &Path) -> Result<UnixStream> {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         match UnixStream::connect(sock) {
             Ok(c) => return Ok(c),

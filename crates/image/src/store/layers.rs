@@ -73,8 +73,7 @@ impl<R: Read> Read for TeeReader<R> {
 }
 
 impl ImageStore {
-    /// The unpacked directory of layer `diff_id` (an overlayfs lower dir).
-    pub fn layer_dir(&self, diff_id: &str) -> Result<PathBuf> {
+    pub(crate) fn layer_dir(&self, diff_id: &str) -> Result<PathBuf> {
         Ok(self.dir.join("layers").join(digest_hex(diff_id, "layer")?))
     }
 

@@ -321,7 +321,8 @@ impl ImageStore {
         self.read_blob(&image.id)
     }
 
-    pub(crate) fn layer_root(&self, diff_id: &str) -> Result<PathBuf> {
+    /// The unpacked files of layer `diff_id`: an overlayfs lower dir.
+    pub fn layer_root(&self, diff_id: &str) -> Result<PathBuf> {
         Ok(self
             .dir
             .join("layers")

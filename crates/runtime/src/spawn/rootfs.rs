@@ -441,15 +441,13 @@ fn copy_up(image_dir: &Path, volume: &Path) -> ChildResult {
     let empty = fs::read_dir(volume)
         .map(|mut d| d.next().is_none())
         .unwrap_or(false);
-    let source_has_content = fs::read_dir(image_dir)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if !empty || !source_has_content {
+    if !empty || !image_dir.is_dir() {
         return Ok(());
     }
     crate::copy::copy_tree(image_dir, volume)
         .map_err(|e| format!("copy image content into volume {}: {e}", volume.display()))?;
-    // The volume root takes the mode and owner of the image directory.
+    // The volume root takes the mode and owner of the image directory, even
+    // when that directory is empty (a database's data dir owned by its user).
     crate::copy::copy_metadata(image_dir, volume)
         .map_err(|e| format!("volume {}: {e}", volume.display()))
 }
