@@ -4,4 +4,5 @@
 //! the contract between the code that attaches containers and the DNS daemon.
 
 pub mod attach;
+pub mod dns;
 pub mod dnsdb;
