@@ -13,7 +13,11 @@ pub enum InternalCommand {
         id: String,
     },
     /// The DNS server for every berth network of this root
-    Dns,
+    Dns {
+        /// Read upstream resolvers from this file instead of /etc/resolv.conf
+        #[arg(long, hide = true, value_name = "FILE")]
+        resolv_conf: Option<std::path::PathBuf>,
+    },
     /// The minimal init run as pid 1 of a container with `init: true`
     Init {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -21,11 +25,18 @@ pub enum InternalCommand {
     },
 }
 
-pub fn run(_g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
+pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
     match cmd {
-        InternalCommand::Monitor
-        | InternalCommand::Shim { .. }
-        | InternalCommand::Dns
-        | InternalCommand::Init { .. } => anyhow::bail!("not built yet"),
+        InternalCommand::Dns { resolv_conf } => {
+            let mut opts = berth_net::dns::server::Options::default();
+            if let Some(p) = resolv_conf {
+                opts.resolv_conf = p;
+            }
+            berth_net::dns::server::run(&g.root(), &opts)?;
+            Ok(0)
+        }
+        InternalCommand::Monitor | InternalCommand::Shim { .. } | InternalCommand::Init { .. } => {
+            anyhow::bail!("not built yet")
+        }
     }
 }
