@@ -6,3 +6,4 @@
 pub mod attach;
 pub mod dns;
 pub mod dnsdb;
+pub mod files;
