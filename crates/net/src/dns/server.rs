@@ -429,7 +429,11 @@ fn serve_tcp(shared: &Shared, mut s: TcpStream, to: IpAddr) -> io::Result<()> {
         let resp = match handle(shared, &msg, from, to, false) {
             Reply::Now(r) => r,
             Reply::Drop => return Ok(()),
-            Reply::Forward(servers, q) => upstream::relay_tcp(&msg, &servers, shared.timeout)
+            // UDP first (cheap, and every resolver speaks it); TCP only when
+            // the answer did not fit.
+            Reply::Forward(servers, q) => upstream::relay_udp(&msg, &servers, shared.timeout)
+                .filter(|r| r[2] & 0x02 == 0)
+                .or_else(|| upstream::relay_tcp(&msg, &servers, shared.timeout))
                 .unwrap_or_else(|| servfail(&q, usize::from(u16::MAX))),
         };
         upstream::write_framed(&mut s, &resp)?;
