@@ -644,6 +644,23 @@ fn records_reload_and_daemon_follows_networks() {
     assert_eq!(v, vec![ip("10.202.1.2"), ip("10.202.1.3")]);
     assert_eq!(h.daemon_pid(), pid, "no restart");
 
+    // A broken record costs only its own names.
+    let bad = dnsdb::watch_dir(&h.root).join("endpoints/broken.json");
+    std::fs::write(&bad, "{\"container_id\":").unwrap();
+    dnsdb::put_endpoint(
+        &h.root,
+        &endpoint("e", "app-new-1", &[("app_default", &["10.202.1.10"], &[])]),
+    )
+    .unwrap();
+    eventually("a record beside a broken one", || {
+        udp_ask(&sock, server, 22, "app-new-1", 1) == (0, vec![ip("10.202.1.10")])
+    });
+    assert_eq!(
+        udp_ask(&sock, server, 23, "api", 1),
+        (0, vec![ip("10.202.1.9")])
+    );
+    std::fs::remove_file(&bad).unwrap();
+
     // A second network: the same daemon listens on its gateway once
     // ensure_running returns, and stops when it is removed.
     h.bridge(&["10.202.2.1/24"]);

@@ -93,14 +93,7 @@ pub fn run(root: &Root, opts: &Options) -> Result<(), DnsError> {
     let mut listeners: BTreeMap<IpAddr, Listener> = BTreeMap::new();
     let mut published: Option<Vec<IpAddr>> = None;
     loop {
-        let records = match load(root) {
-            Ok(r) => Arc::new(r),
-            Err(e) => {
-                // Keep serving what we had; the next change triggers a retry.
-                eprintln!("berth dns: reading records: {e}");
-                shared.records.read().unwrap().clone()
-            }
-        };
+        let records = Arc::new(load(root));
         let wanted = records.listen_addresses();
         *shared.records.write().unwrap() = records;
         if wanted.is_empty() {
@@ -109,7 +102,7 @@ pub fn run(root: &Root, opts: &Options) -> Result<(), DnsError> {
             drop(lock.take());
             // A network may have been added after our last read by someone who
             // saw us running and so did not start another daemon.
-            if dnsdb::networks(root).map(|n| n.is_empty()).unwrap_or(true) {
+            if load(root).listen_addresses().is_empty() {
                 return Ok(());
             }
             match FileLock::try_exclusive(&lock_path)? {
@@ -135,11 +128,34 @@ pub fn run(root: &Root, opts: &Options) -> Result<(), DnsError> {
     }
 }
 
-fn load(root: &Root) -> Result<Records, DnsError> {
-    Ok(Records::new(
-        dnsdb::networks(root)?,
-        dnsdb::endpoints(root)?,
-    ))
+/// Reads every record. Unlike [`dnsdb::networks`], one unreadable file is
+/// logged and skipped, so it cannot take the names of every other
+/// container (or the whole daemon) down with it.
+fn load(root: &Root) -> Records {
+    let dir = dnsdb::watch_dir(root);
+    Records::new(
+        read_records(&dir.join("networks")),
+        read_records(&dir.join("endpoints")),
+    )
+}
+
+fn read_records<T: serde::de::DeserializeOwned>(dir: &std::path::Path) -> Vec<T> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        match berth_store::read_json_opt(&path) {
+            Ok(Some(v)) => out.push(v),
+            Ok(None) => {} // removed meanwhile
+            Err(err) => eprintln!("berth dns: skipping record: {err}"),
+        }
+    }
+    out
 }
 
 fn remove_pid_file(root: &Root) {
