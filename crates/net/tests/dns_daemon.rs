@@ -584,6 +584,20 @@ fn containers_resolve_names_of_their_networks_only() {
         vec!["192.0.2.81"]
     );
     assert!(second.asked("outside.example") >= 1);
+
+    // The client's own `dns:` servers come before the host's.
+    let own = Upstream::start(
+        &h.ns,
+        "127.0.0.55:53",
+        &[("outside.example", Ipv4Addr::new(192, 0, 2, 82))],
+    );
+    let mut c1 = eps[3].clone();
+    c1.dns_servers = vec![ip("127.0.0.55")];
+    dnsdb::put_endpoint(&h.root, &c1).unwrap();
+    eventually("the container's dns servers", || {
+        h.nslookup(client, "outside.example", gw).1 == vec!["192.0.2.82"]
+    });
+    assert!(own.asked("outside.example") >= 1);
 }
 
 /// Replicas in rotating order, reloads without restart, listeners following

@@ -73,10 +73,6 @@ impl Records {
         }
     }
 
-    pub fn networks(&self) -> impl Iterator<Item = &DnsNetwork> {
-        self.networks.values()
-    }
-
     /// Every gateway address some network wants the server to listen on.
     pub fn listen_addresses(&self) -> Vec<IpAddr> {
         let mut v: Vec<IpAddr> = self
