@@ -272,8 +272,11 @@ impl Host {
     fn ensure_daemon(&mut self) {
         let mut child = None;
         daemon::ensure_running(&self.root, |args| {
-            assert_eq!(args[..3], ["__internal", "dns", "--root"]);
-            child = Some(self.daemon_command(&args[3]).spawn()?);
+            assert_eq!(
+                (args[0].as_str(), &args[2..]),
+                ("--root", &["__internal".to_string(), "dns".to_string()][..])
+            );
+            child = Some(self.daemon_command(&args[1]).spawn()?);
             Ok(())
         })
         .unwrap();

@@ -42,13 +42,15 @@ pub fn lock_file(root: &Root) -> PathBuf {
     root.run().join("dns.lock")
 }
 
-/// Arguments of the berth binary that run the daemon of `root`.
+/// Arguments of the berth binary that run the daemon of `root`:
+/// `--root <root> __internal dns` (the global option first, so a spawner
+/// that supplies the root itself can drop the first two).
 pub fn daemon_args(root: &Root) -> Vec<String> {
     vec![
-        "__internal".into(),
-        "dns".into(),
         "--root".into(),
         root.path().to_string_lossy().into_owned(),
+        "__internal".into(),
+        "dns".into(),
     ]
 }
 
@@ -160,7 +162,7 @@ mod tests {
         let root = Root::new("/tmp/r");
         assert_eq!(
             daemon_args(&root),
-            ["__internal", "dns", "--root", "/tmp/r"]
+            ["--root", "/tmp/r", "__internal", "dns"]
         );
     }
 

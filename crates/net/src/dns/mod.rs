@@ -14,6 +14,7 @@ pub mod upstream;
 pub mod wire;
 
 pub use answer::{Outcome, Records, resolve};
+pub use daemon::{ensure_running, running, stop};
 
 use std::path::PathBuf;
 
