@@ -27,7 +27,11 @@ pub enum InternalCommand {
         spec: String,
     },
     /// The DNS server for every berth network of this root
-    Dns,
+    Dns {
+        /// Read upstream resolvers from this file instead of /etc/resolv.conf
+        #[arg(long, hide = true, value_name = "FILE")]
+        resolv_conf: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
@@ -52,6 +56,13 @@ pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        InternalCommand::Dns => Ok(berth_net::dns::server::main(g.root())),
+        InternalCommand::Dns { resolv_conf } => {
+            let mut opts = berth_net::dns::server::Options::default();
+            if let Some(p) = resolv_conf {
+                opts.resolv_conf = p;
+            }
+            berth_net::dns::server::run(&g.root(), &opts)?;
+            Ok(0)
+        }
     }
 }

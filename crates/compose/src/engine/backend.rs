@@ -297,19 +297,20 @@ impl Backend for Engine {
                 .0
                 .iter()
                 .flat_map(|(h, ips)| ips.iter().map(move |ip| (h.clone(), ip.clone())))
-                .map(|(h, ip)| {
-                    if ip == "host-gateway" {
-                        (h, gw.map(|g| g.to_string()).unwrap_or_default())
-                    } else {
-                        (h, ip)
-                    }
-                })
                 .collect();
             let own: Vec<IpAddr> = atts
                 .iter()
                 .flat_map(|a| a.addresses.iter().map(|(ip, _)| *ip))
                 .collect();
-            cfg.hosts = Some(files::hosts(&hostname, &[name], &own, &extra));
+            let hosts = files::hosts(&files::HostsInput {
+                hostname: &hostname,
+                domainname: svc.domainname.as_deref(),
+                container_name: name,
+                addresses: &own,
+                extra_hosts: &extra,
+                host_gateway: gw,
+            });
+            cfg.hosts = Some(hosts.map_err(|e| format!("service {service}: extra_hosts: {e}"))?);
             let internal_only = atts.iter().all(|a| !a.default_route);
             let dns_gw = if internal_only {
                 atts.first()
@@ -317,12 +318,16 @@ impl Backend for Engine {
                 atts.iter().find(|a| a.default_route)
             }
             .and_then(|a| a.gateways.first().copied());
-            cfg.resolv_conf = Some(files::resolv_conf(
-                dns_gw,
-                &svc.dns.0,
-                &svc.dns_search.0,
-                &svc.dns_opt,
-            ));
+            let dns: Vec<IpAddr> = svc.dns.0.iter().filter_map(|d| d.parse().ok()).collect();
+            let host = std::fs::read_to_string(files::host_resolv_conf_path()).unwrap_or_default();
+            cfg.resolv_conf = Some(files::resolv_conf(&files::ResolvInput {
+                gateway: dns_gw,
+                dns: &dns,
+                dns_search: &svc.dns_search.0,
+                dns_opt: &svc.dns_opt,
+                host: &host,
+                host_network: false,
+            }));
         }
         let id = cfg.id.clone();
         match self.runtime.create(cfg) {

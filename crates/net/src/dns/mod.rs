@@ -1,34 +1,53 @@
-//! berth's DNS server: service, container and alias names on berth
-//! networks, scoped like aardvark-dns; everything else is relayed upstream.
+//! berth's embedded DNS server: one process per root (`berth __internal dns`)
+//! answers on the gateway address of every berth network.
+//!
+//! - [`wire`]: the message format, hand-written;
+//! - [`answer`]: which answer a query gets (pure);
+//! - [`upstream`]: the host's resolvers and relaying to them;
+//! - [`server`]: sockets, reloads, the daemon's main loop;
+//! - [`daemon`]: starting, finding and stopping the daemon of a root.
 
 pub mod answer;
+pub mod daemon;
 pub mod server;
+pub mod upstream;
 pub mod wire;
 
-use berth_store::{ProcessIdentity, Root};
+pub use answer::{Outcome, Records, resolve};
+pub use daemon::{ensure_running, running, stop};
 
-/// Whether the DNS daemon of `root` runs.
-pub fn running(root: &Root) -> bool {
-    std::fs::read_to_string(root.run().join("dns.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
-        .and_then(ProcessIdentity::of)
-        .is_some_and(|p| p.is_running())
+use std::path::PathBuf;
+
+/// Errors of the DNS daemon and of starting or stopping it.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    #[error("DNS server: {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("starting the DNS server of {root}: {source}")]
+    Spawn {
+        root: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the DNS server of {root} is not answering on {missing} after {waited_ms} ms")]
+    NotReady {
+        root: PathBuf,
+        missing: String,
+        waited_ms: u64,
+    },
 }
 
-/// Starts the daemon with `spawn` (which receives the arguments after the
-/// berth binary) unless it runs already.
-pub fn ensure_running(
-    root: &Root,
-    spawn: impl FnOnce(Vec<String>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    if running(root) {
-        return Ok(());
+impl DnsError {
+    pub(crate) fn io(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
+        DnsError::Io {
+            what: what.into(),
+            source: source.into(),
+        }
     }
-    spawn(vec![
-        "--root".into(),
-        root.path().display().to_string(),
-        "__internal".into(),
-        "dns".into(),
-    ])
 }
