@@ -270,17 +270,17 @@ impl Host {
     }
 
     fn ensure_daemon(&mut self) {
-        let mut child = None;
+        let child = std::cell::RefCell::new(None);
         daemon::ensure_running(&self.root, |args| {
             assert_eq!(
                 (args[0].as_str(), &args[2..]),
                 ("--root", &["__internal".to_string(), "dns".to_string()][..])
             );
-            child = Some(self.daemon_command(&args[1]).spawn()?);
+            *child.borrow_mut() = Some(self.daemon_command(&args[1]).spawn()?);
             Ok(())
         })
         .unwrap();
-        if let Some(c) = child {
+        if let Some(c) = child.into_inner() {
             assert!(self.daemon.is_none(), "a second daemon was started");
             self.daemon = Some(c);
             self.spawned += 1;

@@ -72,7 +72,7 @@ pub fn running(root: &Root) -> Result<Option<DaemonState>, DnsError> {
 /// until it listens everywhere. With no network recorded there is nothing to do.
 pub fn ensure_running(
     root: &Root,
-    spawn: impl FnOnce(Vec<String>) -> io::Result<()>,
+    spawn: impl Fn(Vec<String>) -> io::Result<()>,
 ) -> Result<(), DnsError> {
     let mut wanted: Vec<IpAddr> = dnsdb::networks(root)?
         .into_iter()
@@ -83,13 +83,23 @@ pub fn ensure_running(
     if wanted.is_empty() {
         return Ok(());
     }
-    if running(root)?.is_none() {
-        spawn(daemon_args(root)).map_err(|source| DnsError::Spawn {
-            root: root.path().to_owned(),
-            source,
-        })?;
+    // A daemon that saw its last network go may be exiting just as a new
+    // network appears: if it is gone while we wait, start another one.
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if running(root)?.is_none() {
+            spawn(daemon_args(root)).map_err(|source| DnsError::Spawn {
+                root: root.path().to_owned(),
+                source,
+            })?;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match wait_ready(root, &wanted, left.min(Duration::from_millis(500))) {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => {}
+        }
     }
-    wait_ready(root, &wanted, READY_TIMEOUT)
 }
 
 /// Waits until a live daemon lists every address of `wanted`.
