@@ -41,6 +41,44 @@ enum Command {
     Exec(commands::compose::exec::Args),
     /// Build or rebuild services
     Build(commands::compose::build::Args),
+    /// Creates containers for a service
+    Create(commands::compose::up::Args),
+    /// Start services
+    Start(commands::compose::lifecycle::Services),
+    /// Stop services
+    Stop(commands::compose::lifecycle::StopArgs),
+    /// Restart service containers
+    Restart(commands::compose::lifecycle::StopArgs),
+    /// Force stop service containers
+    Kill(commands::compose::lifecycle::KillArgs),
+    /// Removes stopped service containers
+    Rm(commands::compose::lifecycle::RmArgs),
+    /// Pause services
+    Pause(commands::compose::lifecycle::Services),
+    /// Unpause services
+    Unpause(commands::compose::lifecycle::Services),
+    /// Block until containers of all (or specified) services stop
+    Wait(commands::compose::lifecycle::WaitArgs),
+    /// Run a one-off command on a service
+    Run(commands::compose::run::Args),
+    /// Pull service images
+    Pull(commands::compose::pull::Args),
+    /// Print the public port for a port binding
+    Port(commands::compose::info::PortArgs),
+    /// Display the running processes
+    Top { services: Vec<String> },
+    /// List running compose projects
+    Ls(commands::compose::info::LsArgs),
+    /// List images used by the created containers
+    Images(commands::compose::info::ImagesArgs),
+    /// Receive real time events from containers
+    Events(commands::compose::info::EventsArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(commands::compose::cp::Args),
+    /// Show the berth version information
+    Version(commands::compose::info::VersionArgs),
+    /// Generate shell completions (bash, zsh, fish)
+    Completion { shell: clap_complete::Shell },
     /// Parse, resolve and render the Compose file in canonical format
     Config(commands::config::Args),
     /// Manage images (load, save, import, ls, inspect, rm, prune, pull, tag)
@@ -81,6 +119,29 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Logs(a) => commands::compose::logs::run(g, a),
         Command::Exec(a) => commands::compose::exec::run(g, a),
         Command::Build(a) => commands::compose::build::run(g, a),
+        Command::Create(a) => commands::compose::up::create(g, a),
+        Command::Start(a) => commands::compose::lifecycle::start(g, a),
+        Command::Stop(a) => commands::compose::lifecycle::stop(g, a),
+        Command::Restart(a) => commands::compose::lifecycle::restart(g, a),
+        Command::Kill(a) => commands::compose::lifecycle::kill(g, a),
+        Command::Rm(a) => commands::compose::lifecycle::rm(g, a),
+        Command::Pause(a) => commands::compose::lifecycle::pause(g, a, true),
+        Command::Unpause(a) => commands::compose::lifecycle::pause(g, a, false),
+        Command::Wait(a) => commands::compose::lifecycle::wait(g, a),
+        Command::Run(a) => commands::compose::run::run(g, a),
+        Command::Pull(a) => commands::compose::pull::run(g, a),
+        Command::Port(a) => commands::compose::info::port(g, a),
+        Command::Top { services } => commands::compose::info::top(g, services),
+        Command::Ls(a) => commands::compose::info::ls(g, a),
+        Command::Images(a) => commands::compose::info::images(g, a),
+        Command::Events(a) => commands::compose::info::events(g, a),
+        Command::Cp(a) => commands::compose::cp::run(g, a),
+        Command::Version(a) => commands::compose::info::version(a),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+            Ok(0)
+        }
         Command::Config(args) => commands::config::run(g, args),
         Command::Image(cmd) => commands::image::run(g, cmd),
         Command::Container(cmd) => commands::container::run(g, cmd),

@@ -3,6 +3,7 @@
 pub mod cgroups;
 pub mod config;
 pub mod copy;
+pub mod cp;
 pub mod error;
 pub mod exec;
 pub mod monitor;

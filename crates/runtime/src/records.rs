@@ -65,6 +65,10 @@ impl ContainerDir {
     pub fn log_offsets(&self) -> PathBuf {
         self.path.join("log-offsets.json")
     }
+    /// Present while the container is frozen (`pause`).
+    pub fn paused_marker(&self) -> PathBuf {
+        self.path.join("paused")
+    }
     pub fn secrets(&self) -> PathBuf {
         self.path.join("secrets")
     }

@@ -31,6 +31,15 @@ pub struct Runtime {
     volumes: Volumes,
 }
 
+/// The state as reported: checked against the kernel, paused when frozen.
+fn observed(d: &ContainerDir, s: State) -> State {
+    let mut s = s.observed();
+    if s.status == Status::Running && d.paused_marker().exists() {
+        s.status = Status::Paused;
+    }
+    s
+}
+
 /// Parses a signal name (`SIGTERM`, `TERM`, `15`).
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
@@ -100,8 +109,53 @@ impl Runtime {
         let d = self.records.dir(&id);
         Ok(Container {
             config: d.read_config()?,
-            state: d.read_state()?.observed(),
+            state: observed(&d, d.read_state()?),
         })
+    }
+
+    fn cgroup(&self, id: &str) -> crate::cgroups::Cgroup {
+        crate::cgroups::Cgroup::open(
+            &crate::cgroups::detect(),
+            &crate::cgroups::parent_for(&self.root),
+            id,
+        )
+    }
+
+    /// Freezes every process of a running container (cgroup freezer).
+    pub fn pause(&self, key: &str) -> Result<()> {
+        let c = self.inspect(key)?;
+        if c.state.status != Status::Running {
+            return Err(RuntimeError::Other(format!(
+                "Container {} is not running",
+                c.config.name
+            )));
+        }
+        self.cgroup(&c.config.id)
+            .freeze(true)
+            .map_err(|e| RuntimeError::container(&c.config.name, e))?;
+        berth_store::atomic_write(&self.records.dir(&c.config.id).paused_marker(), b"")?;
+        Ok(())
+    }
+
+    pub fn unpause(&self, key: &str) -> Result<()> {
+        let c = self.inspect(key)?;
+        if c.state.status != Status::Paused {
+            return Err(RuntimeError::Other(format!(
+                "Container {} is not paused",
+                c.config.name
+            )));
+        }
+        self.cgroup(&c.config.id)
+            .freeze(false)
+            .map_err(|e| RuntimeError::container(&c.config.name, e))?;
+        let _ = std::fs::remove_file(self.records.dir(&c.config.id).paused_marker());
+        Ok(())
+    }
+
+    /// Pids of the processes of a container, as the host sees them.
+    pub fn pids(&self, key: &str) -> Result<Vec<i32>> {
+        let c = self.inspect(key)?;
+        Ok(self.cgroup(&c.config.id).pids())
     }
 
     pub fn list(&self) -> Result<Vec<Container>> {
@@ -112,7 +166,7 @@ impl Runtime {
             if let (Ok(config), Ok(state)) = (d.read_config(), d.read_state()) {
                 out.push(Container {
                     config,
-                    state: state.observed(),
+                    state: observed(&d, state),
                 });
             }
         }
@@ -187,6 +241,11 @@ impl Runtime {
         let d = self.records.dir(&id);
         let config = d.read_config()?;
         berth_store::atomic_write(&d.stop_marker(), b"")?;
+        if d.paused_marker().exists() {
+            // A frozen process cannot handle its stop signal.
+            let _ = self.cgroup(&id).freeze(false);
+            let _ = std::fs::remove_file(d.paused_marker());
+        }
         let st = d.read_state()?.observed();
         if let Some(pid) = st.pid.filter(|p| st.status.is_active() && p.is_running()) {
             let sig = parse_signal(config.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
@@ -267,6 +326,7 @@ impl Runtime {
                 )));
             }
             berth_store::atomic_write(&d.stop_marker(), b"")?;
+            let _ = self.cgroup(&id).freeze(false);
             if let Some(pid) = st.pid {
                 let _ = kill(Pid::from_raw(pid.pid), Signal::SIGKILL);
                 self.wait_for_exit(pid, Duration::from_secs(10));

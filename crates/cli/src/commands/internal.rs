@@ -20,6 +20,19 @@ pub enum InternalCommand {
     },
     /// Stop this root's monitor if nothing is running
     Shutdown,
+    /// Write a path of a running container as a tar on stdout (`cp`)
+    CpOut { id: String, path: String },
+    /// Unpack a tar from stdin into a directory of a running container
+    CpIn {
+        id: String,
+        dest: String,
+        /// Paths to delete first
+        #[arg(long)]
+        delete: Vec<String>,
+        /// `cp` semantics: into DEST if it is a directory, else as DEST
+        #[arg(long)]
+        auto: bool,
+    },
     /// Run a command inside a running container (started by `exec`)
     Exec {
         id: String,
@@ -49,6 +62,25 @@ pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
         InternalCommand::Exec { id, spec } => {
             Ok(berth_runtime::exec::helper_main(&g.root(), &id, &spec))
         }
+        InternalCommand::CpOut { id, path } => {
+            let pid = running_pid(g, &id)?;
+            berth_runtime::cp::tar_out(pid, &path, std::io::stdout().lock())?;
+            Ok(0)
+        }
+        InternalCommand::CpIn {
+            id,
+            dest,
+            delete,
+            auto,
+        } => {
+            let pid = running_pid(g, &id)?;
+            if auto {
+                berth_runtime::cp::tar_in_auto(pid, &dest, std::io::stdin().lock())?;
+            } else {
+                berth_runtime::cp::tar_in(pid, &dest, &delete, std::io::stdin().lock())?;
+            }
+            Ok(0)
+        }
         InternalCommand::Shutdown => {
             let reply = berth_runtime::monitor::shutdown(&g.root())?;
             if !reply.ok {
@@ -64,5 +96,13 @@ pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
             berth_net::dns::server::run(&g.root(), &opts)?;
             Ok(0)
         }
+    }
+}
+
+fn running_pid(g: &Global, id: &str) -> anyhow::Result<i32> {
+    let c = berth_runtime::Runtime::open(&g.root()).inspect(id)?;
+    match c.state.pid {
+        Some(p) if c.state.status.is_active() && p.is_running() => Ok(p.pid),
+        _ => anyhow::bail!("container {} is not running", c.config.name),
     }
 }

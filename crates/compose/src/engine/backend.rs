@@ -247,7 +247,14 @@ impl Backend for Engine {
             (labels::PROJECT, self.project.name.clone()),
             (labels::SERVICE, service.to_owned()),
             (labels::NUMBER, number.to_string()),
-            (labels::ONEOFF, "False".into()),
+            (
+                labels::ONEOFF,
+                if self.oneoff {
+                    "True".into()
+                } else {
+                    "False".into()
+                },
+            ),
             (labels::CONFIG_HASH, berth_spec::service_hash(svc)),
             (
                 labels::WORKING_DIR,

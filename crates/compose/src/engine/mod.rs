@@ -60,6 +60,9 @@ pub struct Engine {
     pub images: HashMap<String, ServiceImage>,
     /// `-t/--timeout` of stop operations.
     pub stop_timeout: Option<Duration>,
+    /// Containers created are one-off (`run`): not part of the project's
+    /// converged state.
+    pub oneoff: bool,
 }
 
 impl Engine {
@@ -72,6 +75,7 @@ impl Engine {
             project,
             images: HashMap::new(),
             stop_timeout: None,
+            oneoff: false,
         })
     }
 

@@ -152,6 +152,58 @@ impl Plan {
         self.nodes.is_empty()
     }
 
+    /// The plan restricted to the nodes whose operation `keep` accepts,
+    /// renumbered; a kept node still waits for every kept node it depended
+    /// on, directly or through dropped ones.
+    pub fn filtered(&self, keep: impl Fn(&Op) -> bool) -> Plan {
+        let mut new_id = vec![0usize; self.nodes.len() + 1];
+        let mut out = Plan {
+            nodes: Vec::new(),
+            warnings: self.warnings.clone(),
+        };
+        // Kept ancestors of each node, computed in id order (deps are earlier
+        // or later ids, so resolve recursively with memoisation).
+        fn kept_deps(
+            plan: &Plan,
+            id: usize,
+            keep: &dyn Fn(&Op) -> bool,
+            memo: &mut Vec<Option<Vec<usize>>>,
+        ) -> Vec<usize> {
+            if let Some(v) = &memo[id] {
+                return v.clone();
+            }
+            memo[id] = Some(Vec::new()); // guards against cycles
+            let mut v = Vec::new();
+            for &d in &plan.node(id).deps {
+                if keep(&plan.node(d).op) {
+                    v.push(d);
+                } else {
+                    v.extend(kept_deps(plan, d, keep, memo));
+                }
+            }
+            v.sort_unstable();
+            v.dedup();
+            memo[id] = Some(v.clone());
+            v
+        }
+        let mut memo = vec![None; self.nodes.len() + 1];
+        for n in &self.nodes {
+            if keep(&n.op) {
+                new_id[n.id] = out.nodes.len() + 1;
+                out.nodes.push(n.clone());
+            }
+        }
+        for n in &mut out.nodes {
+            let old = n.id;
+            n.deps = kept_deps(self, old, &keep, &mut memo)
+                .into_iter()
+                .map(|d| new_id[d])
+                .collect();
+            n.id = new_id[old];
+        }
+        out
+    }
+
     pub fn node(&self, id: usize) -> &Node {
         &self.nodes[id - 1]
     }

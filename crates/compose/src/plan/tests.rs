@@ -470,3 +470,15 @@ fn down_of_one_service_takes_its_dependents_and_keeps_networks() {
     assert!(got.contains("service:web:1, StopContainer"), "{got}");
     assert!(!got.contains("RemoveNetwork"), "{got}");
 }
+
+#[test]
+fn filtering_keeps_order_through_dropped_nodes() {
+    let (d, o) = web_db();
+    let stops = plan_down(&d, &o, &DownOptions::default())
+        .unwrap()
+        .filtered(|op| matches!(op, Op::StopContainer { .. }));
+    assert_eq!(
+        stops.to_string(),
+        "[] -> #1 service:web:1, StopContainer, down\n[1] -> #2 service:db:1, StopContainer, down\n"
+    );
+}

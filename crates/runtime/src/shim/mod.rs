@@ -388,6 +388,7 @@ impl Shim {
         );
         cg.kill_all();
         cg.remove();
+        let _ = std::fs::remove_file(self.dir.paused_marker());
         self.state.status = Status::Exited;
         self.state.shim = None;
         self.save();

@@ -8,7 +8,7 @@ use berth_compose::plan::{self, DownOptions};
 
 use crate::global::Global;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Default)]
 pub struct Args {
     /// Remove named volumes declared in the "volumes" section of the Compose file and anonymous volumes attached to containers
     #[arg(short, long)]

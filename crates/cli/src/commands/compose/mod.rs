@@ -2,10 +2,15 @@
 //! open the engine, plan, execute, print like `docker compose`.
 
 pub mod build;
+pub mod cp;
 pub mod down;
 pub mod exec;
+pub mod info;
+pub mod lifecycle;
 pub mod logs;
 pub mod ps;
+pub mod pull;
+pub mod run;
 pub mod up;
 
 use std::io::IsTerminal;

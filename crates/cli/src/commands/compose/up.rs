@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use berth_compose::engine::{BuildMode, Engine, PullPolicy, labels};
-use berth_compose::plan::{self, DownOptions, Options, Recreate};
+use berth_compose::plan::{self, Options, Recreate};
 
 use super::logs::Tail;
 use crate::global::Global;
@@ -261,18 +261,8 @@ fn wait(engine: &Engine, a: &Args) -> anyhow::Result<i32> {
 }
 
 fn stop_all(g: &Global, engine: &Engine) -> anyhow::Result<()> {
-    let desired = engine.desired(&HashMap::new());
-    let observed = engine.observe()?;
-    let mut plan = plan::plan_down(&desired, &observed, &DownOptions::default())?;
     // Ctrl-C stops; it does not remove.
-    plan.nodes
-        .retain(|n| matches!(n.op, plan::Op::StopContainer { .. }));
-    let p = super::progress(g, "Stopping")?;
-    let errors = super::execute(g, engine, &plan, &p);
-    p.finish();
-    for e in errors {
-        eprintln!("{e}");
-    }
+    super::lifecycle::stop_services(g, engine, &[])?;
     Ok(())
 }
 
@@ -387,4 +377,14 @@ fn attach(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `berth create`: like `up --no-start`.
+pub fn create(g: &Global, mut a: Args) -> anyhow::Result<i32> {
+    a.no_start = true;
+    let (_engine, errors) = converge(g, &a)?;
+    for e in &errors {
+        eprintln!("Error response from daemon: {e}");
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
 }
