@@ -20,6 +20,11 @@ struct Offsets {
 }
 
 pub struct LogPump {
+    /// Rotate when the log reaches this size (`max-size`, default 10 MiB)…
+    max_size: u64,
+    /// …keeping this many files in all (`max-file`, default 3).
+    max_file: u32,
+    written: u64,
     dir: ContainerDir,
     offsets: Offsets,
     partial: [Vec<u8>; 2],
@@ -30,7 +35,20 @@ pub struct LogPump {
 const MAX_LINE: usize = 16 * 1024;
 
 impl LogPump {
-    pub fn new(dir: &ContainerDir, enabled: bool) -> LogPump {
+    pub fn new(dir: &ContainerDir, logging: &crate::config::Logging) -> LogPump {
+        let enabled = logging.enabled();
+        let max_size = logging
+            .options
+            .get("max-size")
+            .and_then(|s| parse_size(s))
+            .unwrap_or(10 << 20);
+        let max_file = logging
+            .options
+            .get("max-file")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3u32)
+            .max(1);
+        let written = std::fs::metadata(dir.log()).map(|m| m.len()).unwrap_or(0);
         let offsets = berth_store::read_json_opt(&dir.log_offsets())
             .ok()
             .flatten()
@@ -45,6 +63,9 @@ impl LogPump {
             })
             .flatten();
         LogPump {
+            max_size,
+            max_file,
+            written,
             dir: dir.clone(),
             offsets,
             partial: [Vec::new(), Vec::new()],
@@ -121,6 +142,35 @@ impl LogPump {
             }
         }
         let _ = log.write_all(out.as_bytes());
+        self.written += out.len() as u64;
+        if self.written >= self.max_size {
+            self.rotate();
+        }
+    }
+
+    /// container.log → container.log.1 → … up to `max-file` files in all.
+    fn rotate(&mut self) {
+        let base = self.dir.log();
+        let name = |i: u32| {
+            if i == 0 {
+                base.clone()
+            } else {
+                base.with_extension(format!("log.{i}"))
+            }
+        };
+        if self.max_file == 1 {
+            let _ = std::fs::remove_file(&base);
+        } else {
+            for i in (0..self.max_file - 1).rev() {
+                let _ = std::fs::rename(name(i), name(i + 1));
+            }
+        }
+        self.log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&base)
+            .ok();
+        self.written = 0;
     }
 
     /// Flushes a last line without a newline (at exit).
@@ -139,5 +189,52 @@ impl LogPump {
                 }
             }
         }
+    }
+}
+
+/// Docker's size syntax: `10m`, `512k`, `1g`, plain bytes.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mul) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (&s[..], 1),
+    };
+    num.trim().parse::<u64>().ok().map(|n| n * mul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_rotation() {
+        assert_eq!(parse_size("10m"), Some(10 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("x"), None);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ContainerDir {
+            path: tmp.path().to_owned(),
+        };
+        let logging = crate::config::Logging {
+            driver: None,
+            options: [
+                ("max-size".into(), "100".into()),
+                ("max-file".into(), "2".into()),
+            ]
+            .into(),
+        };
+        let mut p = LogPump::new(&dir, &logging);
+        for i in 0..20 {
+            p.write_tty(format!("line {i}\n").as_bytes());
+        }
+        assert!(dir.log().exists());
+        assert!(tmp.path().join("container.log.1").exists());
+        assert!(
+            !tmp.path().join("container.log.2").exists(),
+            "at most max-file files"
+        );
+        assert!(std::fs::metadata(dir.log()).unwrap().len() < 200);
     }
 }

@@ -94,7 +94,7 @@ fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
     let dir = Records::new(&root).dir(id);
     let config = dir.read_config()?;
     let state = dir.read_state()?;
-    let pump = LogPump::new(&dir, config.logging.enabled());
+    let pump = LogPump::new(&dir, &config.logging);
     let mut shim = Shim {
         root,
         dir,

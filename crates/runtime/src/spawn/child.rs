@@ -108,6 +108,7 @@ fn setup(a: &ChildArgs) -> ChildResult<Never> {
         std::fs::write(&p, v).map_err(|e| format!("sysctl {k}={v}: {e}"))?;
     }
     rootfs::harden(c)?;
+    super::rlimits::apply(&c.ulimits)?;
     let user = super::identity::apply(c)?;
     let cwd = if c.process.cwd.is_empty() {
         "/"

@@ -8,6 +8,7 @@ pub(crate) mod child;
 pub(crate) mod identity;
 mod init;
 mod loopback;
+mod rlimits;
 pub mod rootfs;
 
 use std::fs::{File, OpenOptions};

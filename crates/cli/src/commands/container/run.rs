@@ -58,6 +58,21 @@ pub struct RunArgs {
     /// Set meta data on a container
     #[arg(short, long = "label")]
     label: Vec<String>,
+    /// Memory limit (e.g. 64m)
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Tune container pids limit
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// Ulimit options (name=soft[:hard])
+    #[arg(long)]
+    ulimit: Vec<String>,
+    /// Sysctl options (name=value)
+    #[arg(long)]
+    sysctl: Vec<String>,
     /// Restart policy (no, always, on-failure[:N], unless-stopped)
     #[arg(long, default_value = "no")]
     restart: String,
@@ -181,6 +196,41 @@ pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<
             .ok_or_else(|| anyhow::anyhow!("invalid restart policy {:?}", a.restart))?,
         stop_signal: (!ic.stop_signal.is_empty()).then(|| ic.stop_signal.clone()),
         init: a.init,
+        resources: berth_runtime::Resources {
+            memory: a
+                .memory
+                .as_deref()
+                .map(|m| {
+                    berth_spec::Bytes::parse(m)
+                        .map(|b| b.0)
+                        .ok_or_else(|| anyhow::anyhow!("--memory {m:?}: expected a size like 64m"))
+                })
+                .transpose()?,
+            cpus: a.cpus,
+            pids_limit: a.pids_limit,
+            ..Default::default()
+        },
+        ulimits: a
+            .ulimit
+            .iter()
+            .map(|u| {
+                let (name, v) = u
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--ulimit {u:?}: expected name=soft[:hard]"))?;
+                let (soft, hard) = v.split_once(':').unwrap_or((v, v));
+                Ok(berth_runtime::Ulimit {
+                    name: name.to_owned(),
+                    soft: soft.parse()?,
+                    hard: hard.parse()?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        sysctls: a
+            .sysctl
+            .iter()
+            .filter_map(|s| s.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         ..Default::default()
     };
     let c = rt.create(config)?;
