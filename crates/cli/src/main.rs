@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create and start containers
-    Up(commands::compose::up::Args),
+    Up(Box<commands::compose::up::Args>),
     /// Stop and remove containers, networks
     Down(commands::compose::down::Args),
     /// List containers
@@ -42,7 +42,7 @@ enum Command {
     /// Build or rebuild services
     Build(commands::compose::build::Args),
     /// Creates containers for a service
-    Create(commands::compose::up::Args),
+    Create(Box<commands::compose::up::Args>),
     /// Start services
     Start(commands::compose::lifecycle::Services),
     /// Stop services
@@ -113,13 +113,13 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
     match cli.command {
-        Command::Up(a) => commands::compose::up::run(g, a),
+        Command::Up(a) => commands::compose::up::run(g, *a),
         Command::Down(a) => commands::compose::down::run(g, a),
         Command::Ps(a) => commands::compose::ps::run(g, a),
         Command::Logs(a) => commands::compose::logs::run(g, a),
         Command::Exec(a) => commands::compose::exec::run(g, a),
         Command::Build(a) => commands::compose::build::run(g, a),
-        Command::Create(a) => commands::compose::up::create(g, a),
+        Command::Create(a) => commands::compose::up::create(g, *a),
         Command::Start(a) => commands::compose::lifecycle::start(g, a),
         Command::Stop(a) => commands::compose::lifecycle::stop(g, a),
         Command::Restart(a) => commands::compose::lifecycle::restart(g, a),

@@ -78,10 +78,10 @@ impl State {
     pub fn observed(&self) -> State {
         let mut s = self.clone();
         if s.status.is_active() {
-            let alive = s
-                .pid
-                .map(|p| p.status() == ProcessStatus::Running)
-                .unwrap_or(false);
+            // A live shim is about to record what happened (a restart, an
+            // exit): trust it. Without one, the container process decides.
+            let shim_alive = s.shim.is_some_and(|p| p.status() == ProcessStatus::Running);
+            let alive = shim_alive || s.pid.is_some_and(|p| p.status() == ProcessStatus::Running);
             if !alive {
                 s.status = Status::Exited;
                 if s.exit_code.is_none() {
