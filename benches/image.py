@@ -35,7 +35,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BERTH = os.path.join(REPO, "target/release/berth")
+# BERTH_BIN: a prebuilt berth to measure instead of building target/release.
+BERTH = os.environ.get("BERTH_BIN") or os.path.join(REPO, "target/release/berth")
 REF = "bench/multi:1"
 
 
@@ -266,7 +267,8 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     print("bench: building berth (release)...", file=sys.stderr, flush=True)
-    sh(["cargo", "build", "--release", "-q", "-p", "berth"])
+    if not os.environ.get("BERTH_BIN"):
+        sh(["cargo", "build", "--release", "-q", "-p", "berth"])
     tmp = tempfile.mkdtemp(prefix="berth-image-bench-")
     reg = dockerd = None
     results = {}
