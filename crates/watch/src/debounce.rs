@@ -8,11 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Changes collected for one rule of one service.
+/// Changes collected under one key (a rule, or the project's own files).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Batch {
-    pub service: String,
-    pub rule: usize,
+pub struct Batch<K> {
+    pub key: K,
     /// Distinct changed paths, sorted.
     pub paths: Vec<PathBuf>,
 }
@@ -25,13 +24,13 @@ struct Open {
 }
 
 #[derive(Debug)]
-pub struct Debouncer {
+pub struct Debouncer<K> {
     quiet: Duration,
     max: Duration,
-    open: BTreeMap<(String, usize), Open>,
+    open: BTreeMap<K, Open>,
 }
 
-impl Debouncer {
+impl<K: Ord + Clone> Debouncer<K> {
     pub fn new(quiet: Duration, max: Duration) -> Self {
         Debouncer {
             quiet,
@@ -40,23 +39,20 @@ impl Debouncer {
         }
     }
 
-    /// Records a change of `path` for `rule` of `service` at `now`.
-    pub fn push(&mut self, service: &str, rule: usize, path: PathBuf, now: Instant) {
-        let e = self
-            .open
-            .entry((service.to_owned(), rule))
-            .or_insert_with(|| Open {
-                paths: BTreeSet::new(),
-                first: now,
-                last: now,
-            });
+    /// Records a change of `path` under `key` at `now`.
+    pub fn push(&mut self, key: K, path: PathBuf, now: Instant) {
+        let e = self.open.entry(key).or_insert_with(|| Open {
+            paths: BTreeSet::new(),
+            first: now,
+            last: now,
+        });
         e.paths.insert(path);
         e.last = now;
     }
 
     /// Batches that are ready at `now`, removed from the debouncer.
-    pub fn ready(&mut self, now: Instant) -> Vec<Batch> {
-        let due: Vec<(String, usize)> = self
+    pub fn ready(&mut self, now: Instant) -> Vec<Batch<K>> {
+        let due: Vec<K> = self
             .open
             .iter()
             .filter(|(_, o)| {
@@ -68,8 +64,7 @@ impl Debouncer {
             .map(|k| {
                 let o = self.open.remove(&k).expect("due batch is open");
                 Batch {
-                    service: k.0,
-                    rule: k.1,
+                    key: k,
                     paths: o.paths.into_iter().collect(),
                 }
             })
@@ -101,8 +96,8 @@ mod tests {
         let mut d = Debouncer::new(50 * MS, 1000 * MS);
         for i in 0..200u64 {
             let t = t0 + MS * i as u32 / 10;
-            d.push("web", 0, format!("/src/f{}", i % 20).into(), t);
-            d.push("worker", 0, "/src/shared".into(), t);
+            d.push(("web", 0), format!("/src/f{}", i % 20).into(), t);
+            d.push(("worker", 0), "/src/shared".into(), t);
         }
         assert!(
             d.ready(t0 + 30 * MS).is_empty(),
@@ -110,9 +105,9 @@ mod tests {
         );
         let batches = d.ready(t0 + 80 * MS);
         assert_eq!(batches.len(), 2);
-        assert_eq!(batches[0].service, "web");
+        assert_eq!(batches[0].key.0, "web");
         assert_eq!(batches[0].paths.len(), 20, "paths are de-duplicated");
-        assert_eq!(batches[1].service, "worker");
+        assert_eq!(batches[1].key.0, "worker");
         assert!(d.ready(t0 + 500 * MS).is_empty());
         assert_eq!(d.next_deadline(t0), None);
     }
@@ -124,7 +119,7 @@ mod tests {
         let mut released = 0;
         for i in 0..100u32 {
             let t = t0 + 10 * MS * i;
-            d.push("web", 0, "/src/log".into(), t);
+            d.push(("web", 0), "/src/log".into(), t);
             released += d.ready(t).len();
         }
         assert!(
@@ -137,7 +132,7 @@ mod tests {
     fn deadline_tracks_the_quiet_window() {
         let t0 = Instant::now();
         let mut d = Debouncer::new(50 * MS, 1000 * MS);
-        d.push("web", 1, "/a".into(), t0);
+        d.push(("web", 1), "/a".into(), t0);
         assert_eq!(d.next_deadline(t0 + 20 * MS), Some(30 * MS));
     }
 }

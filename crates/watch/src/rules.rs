@@ -44,10 +44,25 @@ pub struct Rule {
     pub ignore: DockerIgnore,
     /// `include:` patterns, relative to `path`; empty = everything.
     pub include: Option<DockerIgnore>,
-    /// The build context's `.dockerignore`, relative to the context, for
-    /// rebuild rules (a change Docker would not send to the build is no reason
-    /// to rebuild).
+    /// The build context's `.dockerignore`, relative to the context: as in
+    /// Compose it applies to every rule of a service that has `build:` (a
+    /// change Docker would not send to the build is no reason to act).
     pub context_ignore: Option<(PathBuf, DockerIgnore)>,
+    /// `exec:` of a `sync+exec` rule.
+    pub exec: Option<ExecHook>,
+    /// `initial_sync`: copy the whole path when watching starts.
+    pub initial_sync: bool,
+}
+
+/// The command a `sync+exec` rule runs in every replica after syncing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecHook {
+    pub command: Vec<String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    /// `KEY=value`
+    pub environment: Vec<String>,
+    pub privileged: bool,
 }
 
 /// What a change means for a rule.
@@ -132,6 +147,8 @@ mod tests {
             ignore: DockerIgnore::parse(ignore, "ignore").unwrap(),
             include: include.map(|i| DockerIgnore::parse(i, "include").unwrap()),
             context_ignore: None,
+            exec: None,
+            initial_sync: false,
         }
     }
 
