@@ -40,6 +40,8 @@ pub enum AttachError {
         #[source]
         source: std::io::Error,
     },
+    #[error("network {network}: {message}")]
+    Invalid { network: String, message: String },
     #[error("network namespace of pid {pid}: {message}")]
     Namespace { pid: i32, message: String },
 }
@@ -78,7 +80,13 @@ pub fn attach(pid: i32, attachments: &[Attachment]) -> Result<(), AttachError> {
         })?;
         // A host end left by a crashed earlier start of this container.
         let _ = host.delete_link(&a.host_ifname);
-        let mac = a.mac.as_deref().and_then(parse_mac);
+        let mac = match a.mac.as_deref() {
+            None => None,
+            Some(m) => Some(parse_mac(m).ok_or_else(|| AttachError::Invalid {
+                network: a.network.clone(),
+                message: format!("mac_address {m:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"),
+            })?),
+        };
         nl(
             host.create_veth(&a.host_ifname, master, &a.ifname, pid, a.mtu, mac),
             || format!("create veth {} for network {}", a.host_ifname, a.network),

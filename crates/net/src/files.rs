@@ -193,10 +193,25 @@ impl HostConf {
     }
 }
 
+/// The variable naming the file berth reads as the host's resolver
+/// configuration, instead of `/etc/resolv.conf` (for hosts that keep it
+/// elsewhere, and for tests that run a fake upstream server).
+pub const HOST_RESOLV_CONF_VAR: &str = "BERTH_HOST_RESOLV_CONF";
+
+/// The file named by [`HOST_RESOLV_CONF_VAR`], if set.
+pub fn host_resolv_conf_override() -> Option<PathBuf> {
+    std::env::var_os(HOST_RESOLV_CONF_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
 /// The host file to base containers' resolv.conf on: `/etc/resolv.conf`,
 /// unless it names only loopback servers (systemd-resolved's stub) and the
 /// resolver's real upstream list exists, as Docker does.
 pub fn host_resolv_conf_path() -> PathBuf {
+    if let Some(p) = host_resolv_conf_override() {
+        return p;
+    }
     choose_host_resolv_conf(
         Path::new("/etc/resolv.conf"),
         Path::new("/run/systemd/resolve/resolv.conf"),

@@ -9,6 +9,8 @@ pub mod dnsdb;
 pub mod files;
 pub mod firewall;
 pub mod ipam;
+pub mod ipam6;
+pub mod leases;
 pub mod netlink;
 pub mod network;
 pub mod ports;

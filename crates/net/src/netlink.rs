@@ -29,6 +29,7 @@ const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const IFA_F_NODAD: u8 = 0x02;
 const RTA_GATEWAY: u16 = 5;
 const RTA_OIF: u16 = 4;
 const NLA_F_NESTED: u16 = 0x8000;
@@ -94,13 +95,21 @@ fn family(ip: &IpAddr) -> u8 {
     }
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
+/// Parses a unicast MAC `aa:bb:cc:dd:ee:ff` (a multicast one cannot be an
+/// interface's address).
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<u8> = s
-        .split(':')
-        .filter_map(|p| u8::from_str_radix(p, 16).ok())
-        .collect();
-    parts.try_into().ok()
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(parts) {
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    (mac[0] & 1 == 0).then_some(mac)
 }
 
 /// A netlink socket bound in the network namespace of the calling thread at
@@ -186,10 +195,18 @@ impl Netlink {
         }
     }
 
-    pub fn create_bridge(&mut self, name: &str, mtu: Option<u32>) -> io::Result<()> {
+    pub fn create_bridge(
+        &mut self,
+        name: &str,
+        mtu: Option<u32>,
+        mac: Option<[u8; 6]>,
+    ) -> io::Result<()> {
         let mut a = Attrs::default().str(IFLA_IFNAME, name);
         if let Some(m) = mtu {
             a = a.u32(IFLA_MTU, m);
+        }
+        if let Some(mac) = mac {
+            a = a.bytes(IFLA_ADDRESS, &mac);
         }
         let a = a.nested(
             IFLA_LINKINFO,
@@ -250,8 +267,12 @@ impl Netlink {
         )
     }
 
+    /// Adds `ip/prefix`. IPv6 addresses skip duplicate address detection:
+    /// berth hands them out, and DAD would keep them unusable (and the DNS
+    /// server unable to bind) for a second or more.
     pub fn add_address(&mut self, index: u32, ip: IpAddr, prefix: u8) -> io::Result<()> {
-        let mut body = vec![family(&ip), prefix, 0, 0];
+        let flags = if ip.is_ipv6() { IFA_F_NODAD } else { 0 };
+        let mut body = vec![family(&ip), prefix, flags, 0];
         body.extend_from_slice(&index.to_ne_bytes());
         let b = ip_bytes(&ip);
         let a = Attrs::default().bytes(IFA_LOCAL, &b).bytes(IFA_ADDRESS, &b);
@@ -317,5 +338,9 @@ mod tests {
             Some([2, 0x42, 0xac, 0x11, 0, 2])
         );
         assert_eq!(parse_mac("zz"), None);
+        assert_eq!(parse_mac("02:42:ac:11:00:02:ff"), None);
+        assert_eq!(parse_mac("02:42:ac:11:00:zz"), None);
+        assert_eq!(parse_mac("2:42:ac:11:00:02"), None);
+        assert_eq!(parse_mac("01:00:5e:00:00:01"), None, "multicast");
     }
 }

@@ -3,6 +3,7 @@
 use std::net::Ipv4Addr;
 
 use berth_net::attach::attach;
+use berth_net::ipam::PoolRequest;
 use berth_net::network::{NetworkSpec, Networks};
 use berth_store::Root;
 use berth_testkit::host::Snapshot;
@@ -119,9 +120,10 @@ fn a_taken_subnet_is_named() {
     host.run(|| {
         let tmp = tempfile::tempdir().unwrap();
         let nets = Networks::new(&Root::new(tmp.path()));
-        let s = NetworkSpec { subnet: Some("10.123.0.0/16".into()), ..spec("t_one") };
+        let pool = |s: &str| vec![PoolRequest { subnet: Some(s.into()), ..Default::default() }];
+        let s = NetworkSpec { pools: pool("10.123.0.0/16"), ..spec("t_one") };
         nets.ensure(&s).unwrap();
-        let e = nets.ensure(&NetworkSpec { subnet: Some("10.123.4.0/24".into()), ..spec("t_two") }).unwrap_err().to_string();
+        let e = nets.ensure(&NetworkSpec { pools: pool("10.123.4.0/24"), ..spec("t_two") }).unwrap_err().to_string();
         assert!(e.contains("Pool overlaps with other one on this address space: 10.123.4.0/24 overlaps 10.123.0.0/16 of network t_one"), "{e}");
         nets.remove("t_one").unwrap();
     });

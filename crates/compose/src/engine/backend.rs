@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use berth_net::attach::Attachment;
 use berth_net::dnsdb::{self, Endpoint, EndpointNetwork};
 use berth_net::files;
+use berth_net::ipam::PoolRequest;
 use berth_net::network::{NetworkSpec, Networks};
 use berth_net::ports::{self, PortRequest};
 use berth_runtime::{MountKind, NetworkMode, Status};
@@ -103,25 +104,47 @@ impl Engine {
             }
             _ => {}
         }
-        let mut atts = Vec::new();
-        for (i, key) in ordered_networks(svc).iter().enumerate() {
+        let keys = ordered_networks(svc);
+        let mut nets = Vec::new();
+        for key in &keys {
             let name = network_name(&self.project, key);
             let net = self
                 .nets
                 .get(&name)
                 .map_err(s)?
                 .ok_or_else(|| format!("network {name} not found"))?;
-            let opts = svc.networks.get(key).cloned().flatten();
-            let requested = opts
-                .as_ref()
-                .and_then(|o| o.ipv4_address.as_deref())
-                .map(|a| a.parse().map_err(|_| format!("invalid ipv4_address {a}")))
-                .transpose()?;
-            let ip = match self.nets.allocate(&name, id, requested) {
-                Ok(ip) => ip,
+            nets.push((net, svc.networks.get(key).cloned().flatten()));
+        }
+        // The default route: the non-internal network with the highest
+        // gw_priority, the first one on a tie (Docker's choice).
+        let gateway = nets
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| !n.internal)
+            .max_by_key(|(i, (_, o))| {
+                let prio = o.as_ref().and_then(|o| o.gw_priority).unwrap_or(0);
+                (prio, std::cmp::Reverse(*i))
+            })
+            .map(|(i, _)| i);
+        let mut atts = Vec::new();
+        for (i, (net, opts)) in nets.iter().enumerate() {
+            let lease = (|| {
+                let o = opts.as_ref();
+                let v4 = o
+                    .and_then(|o| o.ipv4_address.as_deref())
+                    .map(|a| a.parse().map_err(|_| format!("invalid ipv4_address {a}")))
+                    .transpose()?;
+                let v6 = o
+                    .and_then(|o| o.ipv6_address.as_deref())
+                    .map(|a| a.parse().map_err(|_| format!("invalid ipv6_address {a}")))
+                    .transpose()?;
+                self.nets.lease(&net.name, id, v4, v6).map_err(s)
+            })();
+            let lease = match lease {
+                Ok(l) => l,
                 Err(e) => {
                     self.release(id, &atts);
-                    return Err(e.to_string());
+                    return Err(format!("service {}: {e}", svc.name));
                 }
             };
             let mac = if i == 0 {
@@ -129,7 +152,15 @@ impl Engine {
             } else {
                 opts.as_ref().and_then(|o| o.mac_address.clone())
             };
-            atts.push(Networks::attachment(&net, id, i, ip, i == 0, mac));
+            let default_route = gateway == Some(i);
+            atts.push(Networks::attachment_for(
+                net,
+                id,
+                i,
+                &lease,
+                default_route,
+                mac,
+            ));
         }
         Ok((NetworkMode::Bridge(atts.clone()), atts))
     }
@@ -182,7 +213,6 @@ impl Engine {
 impl Backend for Engine {
     fn create_network(&self, key: &str, name: &str) -> R {
         let n = self.project.networks.get(key).cloned().unwrap_or_default();
-        let ipam = n.ipam.config.first();
         let mut labels: BTreeMap<String, String> = n.labels.0.clone();
         labels.insert(labels::PROJECT.into(), self.project.name.clone());
         labels.insert(labels::NETWORK.into(), key.into());
@@ -190,9 +220,17 @@ impl Backend for Engine {
             name: name.to_owned(),
             driver: n.driver.clone(),
             driver_opts: n.driver_opts.0.clone(),
-            subnet: ipam.and_then(|c| c.subnet.clone()),
-            gateway: ipam.and_then(|c| c.gateway.clone()),
-            ip_range: ipam.and_then(|c| c.ip_range.clone()),
+            pools: n
+                .ipam
+                .config
+                .iter()
+                .map(|c| PoolRequest {
+                    subnet: c.subnet.clone(),
+                    gateway: c.gateway.clone(),
+                    ip_range: c.ip_range.clone(),
+                })
+                .collect(),
+            enable_ipv6: n.enable_ipv6.unwrap_or(false),
             internal: n.internal,
             labels,
         };
@@ -348,20 +386,29 @@ impl Backend for Engine {
 
     fn start_container(&self, service: &str, id: &str) -> R {
         let svc = self.service(service)?;
-        self.runtime.start(id).map_err(s)?;
         let atts = self.attachments(id);
-        let c = self.runtime.inspect(id).map_err(s)?;
-        if let Some(IpAddr::V4(ip)) = atts
-            .first()
-            .and_then(|a| a.addresses.first())
-            .map(|(ip, _)| *ip)
-        {
-            let reqs = port_requests(svc);
-            if let Err(e) = ports::publish(&self.root, id, service, ip, &reqs) {
-                let _ = self.runtime.stop(id, Some(Duration::ZERO));
-                return Err(e.to_string());
+        // Ports before the payload: a host port already in use fails the
+        // start with nothing running. They go to the address on the
+        // network of the default route, as in Docker.
+        if let Some(a) = atts.iter().find(|a| a.default_route).or(atts.first()) {
+            let v4 = a.addresses.iter().find_map(|(ip, _)| match ip {
+                IpAddr::V4(v) => Some(*v),
+                IpAddr::V6(_) => None,
+            });
+            let v6 = a.addresses.iter().find_map(|(ip, _)| match ip {
+                IpAddr::V6(v) => Some(*v),
+                IpAddr::V4(_) => None,
+            });
+            if let Some(v4) = v4 {
+                ports::publish_for(&self.root, id, service, v4, v6, &port_requests(svc))
+                    .map_err(s)?;
             }
         }
+        if let Err(e) = self.runtime.start(id) {
+            let _ = ports::unpublish(&self.root, id);
+            return Err(e.to_string());
+        }
+        let c = self.runtime.inspect(id).map_err(s)?;
         if !atts.is_empty() {
             dnsdb::put_endpoint(&self.root, &self.endpoint(svc, id, &c.config.name, &atts))
                 .map_err(s)?;

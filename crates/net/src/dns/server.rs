@@ -38,7 +38,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            resolv_conf: "/etc/resolv.conf".into(),
+            resolv_conf: crate::files::host_resolv_conf_override()
+                .unwrap_or_else(|| "/etc/resolv.conf".into()),
             forward_timeout: Duration::from_secs(2),
             port: 53,
         }
