@@ -259,6 +259,19 @@ def docker_load(dockerd, archive):
     return timed([["/usr/bin/docker", "load", "-q", "-i", archive]], env=dockerd.env)
 
 
+def save_loads_into_docker(tmp, dockerd):
+    """Checks that `docker load` accepts what `berth image save` writes, and
+    that docker then has the same image id (the config digest)."""
+    root = os.path.join(tmp, "berth-load")
+    out = os.path.join(tmp, "berth-saved.tar")
+    sh([BERTH, "--root", root, "image", "save", "-o", out, REF])
+    want = sh([BERTH, "--root", root, "image", "inspect", "-f", "{{.Id}}", REF]).stdout.strip()
+    subprocess.run(["/usr/bin/docker", "rmi", "-f", REF], env=dockerd.env, capture_output=True)
+    sh(["/usr/bin/docker", "load", "-q", "-i", out], env=dockerd.env)
+    got = sh(["/usr/bin/docker", "image", "inspect", "-f", "{{.Id}}", REF], env=dockerd.env).stdout.strip()
+    return got == want, want, got
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -271,6 +284,7 @@ def main():
         sh(["cargo", "build", "--release", "-q", "-p", "berth"])
     tmp = tempfile.mkdtemp(prefix="berth-image-bench-")
     reg = dockerd = None
+    compat = None
     results = {}
     try:
         print("bench: building the test image...", file=sys.stderr, flush=True)
@@ -289,6 +303,8 @@ def main():
             results.setdefault("load berth", []).append(berth_load(tmp, docker_archive))
             if dockerd:
                 results.setdefault("load docker", []).append(docker_load(dockerd, docker_archive))
+        if dockerd:
+            compat = save_loads_into_docker(tmp, dockerd)
     finally:
         if dockerd:
             dockerd.stop()
@@ -306,6 +322,11 @@ def main():
             print(f"{label:<34} {med[b]:>8.2f}s {med[a]:>8.2f}s {med[a] / med[b]:>12.1f}x   ({aname})")
         elif b in med:
             print(f"{label:<34} {med[b]:>8.2f}s {'-':>9}")
+    if compat:
+        ok, want, got = compat
+        print(f"docker load of `berth image save`: {'accepted, same image id' if ok else 'DIFFERENT id'} ({got})")
+        if not ok:
+            sys.exit(f"bench: berth's id {want} != docker's {got}")
 
 
 if __name__ == "__main__":
