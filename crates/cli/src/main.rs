@@ -79,6 +79,8 @@ enum Command {
     Cp(commands::compose::cp::Args),
     /// Show the berth version information
     Version(commands::compose::info::VersionArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(commands::compose::watch::Args),
     /// Generate shell completions (bash, zsh, fish)
     Completion { shell: clap_complete::Shell },
     /// Parse, resolve and render the Compose file in canonical format
@@ -139,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(a) => commands::compose::info::events(g, a),
         Command::Cp(a) => commands::compose::cp::run(g, a),
         Command::Version(a) => commands::compose::info::version(a),
+        Command::Watch(a) => commands::compose::watch::run(g, a),
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());

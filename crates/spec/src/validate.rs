@@ -219,7 +219,9 @@ fn service(v: &V, p: &Project, s: &Service) -> Result<(), SpecError> {
     }
     if let Some(d) = &s.develop {
         for (i, w) in d.watch.iter().enumerate() {
-            if w.action != "rebuild" && w.target.is_none() {
+            // Only the actions that copy files need somewhere to put them.
+            let syncs = matches!(w.action.as_str(), "sync" | "sync+restart" | "sync+exec");
+            if syncs && w.target.is_none() {
                 return Err(v.err(
                     &["services", n, "develop"],
                     format!(

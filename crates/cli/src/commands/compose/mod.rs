@@ -12,6 +12,7 @@ pub mod ps;
 pub mod pull;
 pub mod run;
 pub mod up;
+pub mod watch;
 
 use std::io::IsTerminal;
 use std::sync::Arc;

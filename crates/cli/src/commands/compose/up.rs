@@ -83,16 +83,19 @@ pub struct Args {
     /// Show timestamps
     #[arg(long)]
     pub timestamps: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     pub services: Vec<String>,
 }
 
-static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+pub(super) static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_sigint(_: libc::c_int) {
     INTERRUPTS.fetch_add(1, Ordering::SeqCst);
 }
 
-fn catch_ctrl_c() {
+pub(super) fn catch_ctrl_c() {
     let act = nix::sys::signal::SigAction::new(
         nix::sys::signal::SigHandler::Handler(on_sigint),
         nix::sys::signal::SaFlags::SA_RESTART,
@@ -199,6 +202,9 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let started_at = time::OffsetDateTime::now_utc();
+    if a.watch && (a.detach || a.wait) {
+        bail!("--watch and --detach are incompatible");
+    }
     let (engine, errors) = converge(g, &a)?;
     if !errors.is_empty() {
         for e in &errors {
@@ -211,6 +217,9 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     }
     if a.detach || a.no_start {
         return Ok(0);
+    }
+    if a.watch {
+        return super::watch::up_watch(g, engine, &a, started_at);
     }
     attach(g, &engine, &a, started_at)
 }
