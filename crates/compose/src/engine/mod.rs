@@ -20,7 +20,7 @@ use berth_spec::Project;
 use berth_store::{FileLock, Root};
 
 pub use build::BuildMode;
-pub use images::PullPolicy;
+pub use images::{PullPolicy, by_platform};
 
 use crate::plan::{Desired, Observed};
 

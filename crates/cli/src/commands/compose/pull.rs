@@ -25,13 +25,17 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let engine = super::engine(g, &a.services)?;
-    let mut refs = Vec::new();
+    // (platform, reference): a service's `platform:` picks the manifest of
+    // an index, so the same reference may be pulled for two platforms.
+    let mut refs: Vec<(Option<String>, String)> = Vec::new();
     for (name, svc) in &engine.project.services {
         if !a.services.is_empty() && !a.services.contains(name) && !a.include_deps {
             continue;
         }
         match &svc.image {
-            Some(img) if !(a.ignore_buildable && svc.build.is_some()) => refs.push(img.clone()),
+            Some(img) if !(a.ignore_buildable && svc.build.is_some()) => {
+                refs.push((svc.platform.clone(), img.clone()))
+            }
             _ => {}
         }
     }
@@ -44,15 +48,23 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     } else {
         ProgressMode::Plain
     };
-    let results = engine
-        .store
-        .pull_many(&refs, &Default::default(), &ConsoleProgress::new(mode));
+    let progress = ConsoleProgress::new(mode);
     let mut code = 0;
-    for (r, res) in refs.iter().zip(results) {
-        if let Err(e) = res {
-            eprintln!("Error pulling {r}: {e}");
-            if !a.ignore_pull_failures {
-                code = 1;
+    for (platform, batch) in berth_compose::engine::by_platform(&refs) {
+        let opts = berth_image::PullOptions {
+            platform: match platform {
+                Some(p) => Some(berth_image::Platform::parse(p)?),
+                None => None,
+            },
+            ..Default::default()
+        };
+        let results = engine.store.pull_many(&batch, &opts, &progress);
+        for (r, res) in batch.iter().zip(results) {
+            if let Err(e) = res {
+                eprintln!("Error pulling {r}: {e}");
+                if !a.ignore_pull_failures {
+                    code = 1;
+                }
             }
         }
     }
