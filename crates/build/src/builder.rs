@@ -1,10 +1,11 @@
-//! Running a Dockerfile: stage by stage, instruction by instruction.
+//! Running a Dockerfile: stage by stage, instruction by instruction, then
+//! committing the target stage as an image of the store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use berth_image::spec::{Empty, HealthConfig, History};
+use berth_image::spec::History;
 use berth_image::{Image, ImageConfig, ImageStore, NewImage};
 use berth_runtime::Runtime;
 use berth_store::Root;
@@ -12,8 +13,9 @@ use berth_store::Root;
 use crate::BuildError;
 use crate::cache::{Cache, key};
 use crate::dockerfile::words::{self, Vars};
-use crate::dockerfile::{Command, Dockerfile, Instruction, Kind, Stage};
+use crate::dockerfile::{Dockerfile, Instruction, Kind, Stage};
 use crate::ignore::DockerIgnore;
+use crate::progress::{Event, Out};
 
 /// What to build (Compose's `build:` and `berth build`'s flags).
 #[derive(Debug, Clone, Default)]
@@ -30,9 +32,12 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// Pull base images even when present.
     pub pull: bool,
-    /// `none`, `host` (default) for RUN.
+    /// Network of RUN steps: `default`/`host` (the host's), `none`.
     pub network: Option<String>,
-    pub quiet: bool,
+    /// `extra_hosts`: (host, address) lines added to RUN's `/etc/hosts`.
+    pub extra_hosts: Vec<(String, String)>,
+    /// Size of `/dev/shm` in RUN steps, in bytes.
+    pub shm_size: Option<u64>,
 }
 
 /// The state of a stage being built.
@@ -46,8 +51,31 @@ pub(crate) struct State {
     pub vars: Vars,
     /// Build args in scope (set as env for RUN, not kept in the image).
     pub args: BTreeMap<String, String>,
-    /// Cache key of the chain so far.
+    /// Cache key of the chain so far: base, every instruction and its effect.
     pub chain: String,
+    /// Whether this stage set CMD (an ENTRYPOINT then keeps it).
+    pub cmd_set: bool,
+}
+
+/// What every step of one build shares.
+pub(crate) struct Ctx<'a> {
+    pub df: &'a Dockerfile,
+    pub file: &'a str,
+    pub opts: &'a BuildOptions,
+    pub ignore: &'a DockerIgnore,
+    pub globals: &'a Vars,
+    pub done: &'a HashMap<usize, State>,
+    pub out: Out<'a>,
+}
+
+impl Ctx<'_> {
+    pub fn err(&self, line: usize, message: impl Into<String>) -> BuildError {
+        BuildError::Dockerfile {
+            file: self.file.to_owned(),
+            line,
+            message: message.into(),
+        }
+    }
 }
 
 pub struct Builder {
@@ -56,18 +84,44 @@ pub struct Builder {
     pub(crate) cache: Cache,
 }
 
-/// Output of a build, line by line.
-pub type Out<'a> = &'a dyn Fn(&str);
-
-fn env_get(env: &[String], k: &str) -> Option<String> {
-    env.iter()
-        .rev()
-        .find_map(|e| e.strip_prefix(&format!("{k}=")).map(str::to_owned))
+/// Instructions shown as steps (the others only change the config).
+fn is_step(k: &Kind) -> bool {
+    matches!(
+        k,
+        Kind::Run { .. } | Kind::Copy(_) | Kind::Add(_) | Kind::Workdir(_)
+    )
 }
 
-fn env_set(env: &mut Vec<String>, k: &str, v: &str) {
-    env.retain(|e| e.split('=').next() != Some(k));
-    env.push(format!("{k}={v}"));
+fn read_dockerfile(opts: &BuildOptions) -> Result<(String, String, Option<PathBuf>), BuildError> {
+    if let Some(t) = &opts.inline {
+        return Ok((t.clone(), "Dockerfile (inline)".to_owned(), None));
+    }
+    let p = match &opts.dockerfile {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => opts.context.join(d),
+        None => opts.context.join("Dockerfile"),
+    };
+    let t =
+        std::fs::read_to_string(&p).map_err(|e| BuildError::Io(format!("{}: {e}", p.display())))?;
+    Ok((t, p.display().to_string(), Some(p)))
+}
+
+/// `<Dockerfile>.dockerignore` beside the Dockerfile wins over the
+/// context's `.dockerignore`, as with BuildKit.
+fn read_ignore(context: &Path, dockerfile: Option<&Path>) -> Result<DockerIgnore, BuildError> {
+    let mut candidates = Vec::new();
+    if let Some(d) = dockerfile {
+        let mut name = d.as_os_str().to_owned();
+        name.push(".dockerignore");
+        candidates.push(PathBuf::from(name));
+    }
+    candidates.push(context.join(".dockerignore"));
+    for c in candidates {
+        if let Ok(t) = std::fs::read_to_string(&c) {
+            return DockerIgnore::parse(&t, &c.display().to_string());
+        }
+    }
+    Ok(DockerIgnore::default())
 }
 
 impl Builder {
@@ -82,30 +136,9 @@ impl Builder {
     /// Builds; returns the image (tagged with `opts.tags`).
     pub fn build(&self, opts: &BuildOptions, out: Out) -> Result<Image, BuildError> {
         let _hold = self.store.hold()?;
-        let (text, file) = match &opts.inline {
-            Some(t) => (t.clone(), "Dockerfile (inline)".to_owned()),
-            None => {
-                let p = opts
-                    .dockerfile
-                    .clone()
-                    .map(|d| {
-                        if d.is_absolute() {
-                            d
-                        } else {
-                            opts.context.join(d)
-                        }
-                    })
-                    .unwrap_or_else(|| opts.context.join("Dockerfile"));
-                let t = std::fs::read_to_string(&p)
-                    .map_err(|e| BuildError::Io(format!("{}: {e}", p.display())))?;
-                (t, p.display().to_string())
-            }
-        };
+        let (text, file, path) = read_dockerfile(opts)?;
         let df = Dockerfile::parse(&text, &file)?;
-        let ignore = match std::fs::read_to_string(opts.context.join(".dockerignore")) {
-            Ok(t) => DockerIgnore::parse(&t, ".dockerignore")?,
-            Err(_) => DockerIgnore::default(),
-        };
+        let ignore = read_ignore(&opts.context, path.as_deref())?;
         let target = match &opts.target {
             Some(t) => df.stage_index(t).ok_or_else(|| BuildError::Dockerfile {
                 file: file.clone(),
@@ -117,87 +150,141 @@ impl Builder {
         let needed = needed_stages(&df, target);
         let mut globals = Vars::new();
         for a in &df.global_args {
-            let v = opts.args.get(&a.name).cloned().or_else(|| {
-                a.default
-                    .as_ref()
-                    .map(|d| words::expand(d, &globals, df.escape).unwrap_or_default())
-            });
+            let v = match (opts.args.get(&a.name), &a.default) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(d)) => Some(words::expand(d, &globals, df.escape).map_err(|e| {
+                    BuildError::Dockerfile {
+                        file: file.clone(),
+                        line: 1,
+                        message: format!("ARG {}: {}", a.name, e.0),
+                    }
+                })?),
+                (None, None) => None,
+            };
             if let Some(v) = v {
                 globals.insert(a.name.clone(), v);
             }
         }
-        let total: usize = needed
-            .iter()
-            .map(|i| df.stages[*i].instructions.len() + 1)
-            .sum();
-        let mut step = 0;
-        let mut done: HashMap<usize, State> = HashMap::new();
         let mut consumed: BTreeSet<String> =
             df.global_args.iter().map(|a| a.name.clone()).collect();
+        let mut done: HashMap<usize, State> = HashMap::new();
+        let mut id = 0;
         for &i in &needed {
             let stage = &df.stages[i];
-            step += 1;
-            let mut st = self.from(&df, stage, &globals, &done, opts, out, step, total, &file)?;
+            let label = match &stage.name {
+                Some(n) => n.clone(),
+                None if df.stages.len() > 1 => format!("stage-{i}"),
+                None => String::new(),
+            };
+            let ctx = Ctx {
+                df: &df,
+                file: &file,
+                opts,
+                ignore: &ignore,
+                globals: &globals,
+                done: &done,
+                out,
+            };
+            let started = Instant::now();
+            let (mut st, base) = self.from(&ctx, stage)?;
+            // A base's ONBUILD triggers run first, then leave the config.
             let mut instrs: Vec<Instruction> = Vec::new();
-            if let Some(b) = &st.base {
-                for t in &b.config.on_build {
-                    instrs.push(Instruction::parse(t, stage.line, df.escape).map_err(|m| {
-                        BuildError::Dockerfile {
-                            file: file.clone(),
-                            line: stage.line,
-                            message: format!("ONBUILD trigger: {m}"),
-                        }
-                    })?);
-                }
+            for t in std::mem::take(&mut st.config.on_build) {
+                instrs.push(
+                    Instruction::parse(&t, stage.line, df.escape)
+                        .map_err(|m| ctx.err(stage.line, format!("ONBUILD trigger {t:?}: {m}")))?,
+                );
             }
             instrs.extend(stage.instructions.iter().cloned());
+            let count = 1 + instrs.iter().filter(|i| is_step(&i.kind)).count();
+            id += 1;
+            out(&Event::Step {
+                id,
+                stage: &label,
+                index: 1,
+                count,
+                text: &format!("FROM {base}"),
+            });
+            out(&Event::Done {
+                id,
+                cached: false,
+                secs: started.elapsed().as_secs_f64(),
+            });
+            let mut index = 1;
             for ins in &instrs {
-                step += 1;
-                let label = format!("[{}/{}] {}", step, total, ins.text);
-                let started = Instant::now();
-                if !opts.quiet {
-                    out(&format!("#{step} {label}"));
+                if !is_step(&ins.kind) {
+                    self.meta(&ctx, &mut st, ins, &mut consumed)?;
+                    continue;
                 }
-                let cached = self.instruction(
-                    &mut st,
-                    ins,
-                    &df,
-                    &globals,
-                    &done,
-                    &ignore,
-                    opts,
-                    &mut consumed,
-                    out,
-                    &file,
-                )?;
-                if !opts.quiet {
-                    out(&format!(
-                        "#{step} {} {:.1}s",
-                        if cached { "CACHED" } else { "DONE" },
-                        started.elapsed().as_secs_f64()
-                    ));
+                id += 1;
+                index += 1;
+                out(&Event::Step {
+                    id,
+                    stage: &label,
+                    index,
+                    count,
+                    text: &ins.text,
+                });
+                let started = Instant::now();
+                let r = self.step(&ctx, &mut st, ins, id);
+                let secs = started.elapsed().as_secs_f64();
+                match r {
+                    Ok(cached) => out(&Event::Done { id, cached, secs }),
+                    Err(e) => {
+                        out(&Event::Failed { id, secs });
+                        return Err(e);
+                    }
                 }
             }
             done.insert(i, st);
         }
-        let unused: Vec<&String> = opts
+        let unused: Vec<&str> = opts
             .args
             .keys()
             .filter(|k| !consumed.contains(*k) && !PREDEFINED.contains(&k.as_str()))
+            .map(String::as_str)
             .collect();
-        if !unused.is_empty() && !opts.quiet {
-            out(&format!(
-                "[Warning] One or more build-args [{}] were not consumed",
-                unused
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
+        if !unused.is_empty() {
+            out(&Event::Warning(&format!(
+                "one or more build-args [{}] were not consumed",
+                unused.join(" ")
+            )));
         }
         let st = done.remove(&target).expect("target stage built");
+        self.commit(st, opts)
+    }
+
+    /// Writes the target stage as an image; an unchanged rebuild gives the
+    /// image it gave last time (same id), only tagged again.
+    fn commit(&self, st: State, opts: &BuildOptions) -> Result<Image, BuildError> {
         let mut config = st.config;
         config.labels.extend(opts.labels.clone());
+        let history: Vec<&str> = st
+            .history
+            .iter()
+            .map(|h| h.created_by.as_deref().unwrap_or(""))
+            .collect();
+        let image_key = format!(
+            "image-{}",
+            key(&[
+                st.chain.as_bytes(),
+                serde_json::to_string(&config)
+                    .unwrap_or_default()
+                    .as_bytes(),
+                st.layers.join(",").as_bytes(),
+                history.join("\n").as_bytes(),
+            ])
+        );
+        if !opts.no_cache
+            && let Some(id) = self.cache.get(&image_key)
+            && let Some(img) = self.store.resolve(&id)?
+            && img.layers.iter().map(|l| &l.diff_id).eq(st.layers.iter())
+        {
+            for t in &opts.tags {
+                self.store.tag(&img.id, t)?;
+            }
+            return Ok(self.store.get(&img.id)?);
+        }
         let mut new = NewImage::from_base(None);
         new.config = config;
         new.layers = st.layers;
@@ -206,33 +293,23 @@ impl Builder {
         if let Some(b) = &st.base {
             new.platform = b.platform();
         }
-        Ok(self.store.commit(new)?)
+        let img = self.store.commit(new)?;
+        self.cache.put(&image_key, &img.id);
+        Ok(img)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn from(
-        &self,
-        df: &Dockerfile,
-        stage: &Stage,
-        globals: &Vars,
-        done: &HashMap<usize, State>,
-        opts: &BuildOptions,
-        out: Out,
-        step: usize,
-        total: usize,
-        file: &str,
-    ) -> Result<State, BuildError> {
-        let base =
-            words::expand(&stage.base, globals, df.escape).map_err(|e| BuildError::Dockerfile {
-                file: file.into(),
-                line: stage.line,
-                message: e.0,
-            })?;
-        if !opts.quiet {
-            out(&format!("#{step} [{step}/{total}] FROM {base}"));
+    /// The state a stage starts from, and the base as shown.
+    fn from(&self, ctx: &Ctx, stage: &Stage) -> Result<(State, String), BuildError> {
+        let base = words::expand(&stage.base, ctx.globals, ctx.df.escape)
+            .map_err(|e| ctx.err(stage.line, e.0))?;
+        if base.is_empty() {
+            return Err(ctx.err(
+                stage.line,
+                format!("FROM {}: the base image name is empty", stage.base),
+            ));
         }
         if base == "scratch" {
-            return Ok(State {
+            let st = State {
                 base: None,
                 config: ImageConfig::default(),
                 layers: vec![],
@@ -240,11 +317,17 @@ impl Builder {
                 vars: Vars::new(),
                 args: BTreeMap::new(),
                 chain: key(&[b"scratch"]),
-            });
+                cmd_set: false,
+            };
+            return Ok((st, base));
         }
-        if let Some(j) = df.stage_index(&base).filter(|j| done.contains_key(j)) {
-            let s = &done[&j];
-            return Ok(State {
+        if let Some(j) = ctx
+            .df
+            .stage_index(&base)
+            .filter(|j| ctx.done.contains_key(j))
+        {
+            let s = &ctx.done[&j];
+            let st = State {
                 base: s.base.clone(),
                 config: s.config.clone(),
                 layers: s.layers.clone(),
@@ -252,9 +335,11 @@ impl Builder {
                 vars: env_vars(&s.config.env),
                 args: BTreeMap::new(),
                 chain: s.chain.clone(),
-            });
+                cmd_set: false,
+            };
+            return Ok((st, base));
         }
-        let image = match (self.store.resolve(&base)?, opts.pull) {
+        let image = match (self.store.resolve(&base)?, ctx.opts.pull) {
             (Some(img), false) => img,
             _ => self
                 .store
@@ -263,22 +348,19 @@ impl Builder {
                     &berth_image::PullOptions::default(),
                     &berth_image::progress::NoProgress,
                 )
-                .map_err(|e| BuildError::Dockerfile {
-                    file: file.into(),
-                    line: stage.line,
-                    message: format!("base image {base}: {e}"),
-                })?,
+                .map_err(|e| ctx.err(stage.line, format!("base image {base}: {e}")))?,
         };
-        let layers: Vec<String> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
-        Ok(State {
+        let st = State {
             config: image.config.clone(),
             vars: env_vars(&image.config.env),
             history: image.history.clone(),
             chain: key(&[image.id.as_bytes()]),
-            layers,
+            layers: image.layers.iter().map(|l| l.diff_id.clone()).collect(),
             args: BTreeMap::new(),
             base: Some(image),
-        })
+            cmd_set: false,
+        };
+        Ok((st, base))
     }
 
     /// Layer directories of a state, topmost first.
@@ -290,173 +372,24 @@ impl Builder {
             .collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn instruction(
+    /// A filesystem step; returns whether it came from the cache.
+    fn step(
         &self,
+        ctx: &Ctx,
         st: &mut State,
         ins: &Instruction,
-        df: &Dockerfile,
-        globals: &Vars,
-        done: &HashMap<usize, State>,
-        ignore: &DockerIgnore,
-        opts: &BuildOptions,
-        consumed: &mut BTreeSet<String>,
-        out: Out,
-        file: &str,
+        id: usize,
     ) -> Result<bool, BuildError> {
-        let err = |m: String| BuildError::Dockerfile {
-            file: file.into(),
-            line: ins.line,
-            message: m,
-        };
-        let x = |s: &str, st: &State| words::expand(s, &st.vars, df.escape).map_err(|e| err(e.0));
-        let meta = |st: &mut State| {
-            st.history.push(History {
-                created_by: Some(ins.text.clone()),
-                empty_layer: true,
-                ..Default::default()
-            });
-            st.chain = key(&[st.chain.as_bytes(), ins.text.as_bytes()]);
-        };
         match &ins.kind {
-            Kind::Env(pairs) => {
-                for (k, v) in pairs {
-                    let v = x(v, st)?;
-                    env_set(&mut st.config.env, k, &v);
-                    st.vars.insert(k.clone(), v);
-                }
-                meta(st);
+            Kind::Run { command, network } => {
+                let network = network.as_deref().or(ctx.opts.network.as_deref());
+                self.run(ctx, st, ins, command, network, id)
             }
-            Kind::Arg(decls) => {
-                for a in decls {
-                    consumed.insert(a.name.clone());
-                    let v = opts.args.get(&a.name).cloned().or(match &a.default {
-                        Some(d) => Some(x(d, st)?),
-                        None => globals.get(&a.name).cloned(),
-                    });
-                    if let Some(v) = v {
-                        // ENV wins over ARG of the same name for substitution.
-                        if env_get(&st.config.env, &a.name).is_none() {
-                            st.vars.insert(a.name.clone(), v.clone());
-                        }
-                        st.args.insert(a.name.clone(), v);
-                    }
-                }
-                meta(st);
-            }
-            Kind::Label(pairs) => {
-                for (k, v) in pairs {
-                    st.config.labels.insert(x(k, st)?, x(v, st)?);
-                }
-                meta(st);
-            }
-            Kind::Workdir(p) => {
-                let p = x(p, st)?;
-                let abs = if p.starts_with('/') {
-                    p
-                } else {
-                    format!("{}/{p}", st.config.working_dir.trim_end_matches('/'))
-                };
-                st.config.working_dir = abs.clone();
-                meta(st);
-                return self.ensure_dir(st, &abs);
-            }
-            Kind::User(u) => {
-                st.config.user = x(u, st)?;
-                meta(st);
-            }
-            Kind::Expose(ports) => {
-                for p in words::expand_all(ports, &st.vars, df.escape).map_err(|e| err(e.0))? {
-                    let p = if p.contains('/') {
-                        p
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    st.config.exposed_ports.insert(p, Empty {});
-                }
-                meta(st);
-            }
-            Kind::Volume(v) => {
-                for p in v {
-                    st.config.volumes.insert(x(p, st)?, Empty {});
-                }
-                meta(st);
-            }
-            Kind::Cmd(c) => {
-                st.config.cmd = Some(command(c, &st.config));
-                meta(st);
-            }
-            Kind::Entrypoint(c) => {
-                st.config.entrypoint = Some(command(c, &st.config));
-                // A new entrypoint drops the Cmd inherited from the base.
-                if st
-                    .base
-                    .as_ref()
-                    .is_some_and(|b| b.config.cmd == st.config.cmd)
-                {
-                    st.config.cmd = None;
-                }
-                meta(st);
-            }
-            Kind::Shell(s) => {
-                st.config.shell = Some(s.clone());
-                meta(st);
-            }
-            Kind::StopSignal(s) => {
-                st.config.stop_signal = x(s, st)?;
-                meta(st);
-            }
-            Kind::Healthcheck(h) => {
-                st.config.healthcheck = Some(match h {
-                    None => HealthConfig {
-                        test: vec!["NONE".into()],
-                        ..Default::default()
-                    },
-                    Some(h) => HealthConfig {
-                        test: h.test.clone(),
-                        interval: h.interval,
-                        timeout: h.timeout,
-                        start_period: h.start_period,
-                        start_interval: h.start_interval,
-                        retries: h.retries,
-                    },
-                });
-                meta(st);
-            }
-            Kind::Onbuild(t) => {
-                st.config.on_build.push(t.clone());
-                meta(st);
-            }
-            Kind::Maintainer(_) => meta(st),
-            Kind::From { .. } => unreachable!("FROM starts a stage"),
-            Kind::Run {
-                command: c,
-                network,
-            } => {
-                return self.run(
-                    st,
-                    ins,
-                    c,
-                    network.as_deref().or(opts.network.as_deref()),
-                    opts,
-                    out,
-                );
-            }
-            Kind::Copy(spec) | Kind::Add(spec) => {
-                return self.copy(
-                    st,
-                    ins,
-                    spec,
-                    matches!(ins.kind, Kind::Add(_)),
-                    df,
-                    done,
-                    ignore,
-                    opts,
-                    file,
-                );
-            }
+            Kind::Copy(spec) => self.copy(ctx, st, ins, spec, false),
+            Kind::Add(spec) => self.copy(ctx, st, ins, spec, true),
+            Kind::Workdir(p) => self.workdir(ctx, st, ins, p),
+            _ => unreachable!("only filesystem steps"),
         }
-        Ok(false)
     }
 }
 
@@ -474,26 +407,11 @@ const PREDEFINED: &[&str] = &[
     "all_proxy",
 ];
 
-fn env_vars(env: &[String]) -> Vars {
+pub(crate) fn env_vars(env: &[String]) -> Vars {
     env.iter()
         .filter_map(|e| e.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
-}
-
-/// Shell form goes through `SHELL` (default `/bin/sh -c`).
-pub(crate) fn command(c: &Command, config: &ImageConfig) -> Vec<String> {
-    match c {
-        Command::Exec(v) => v.clone(),
-        Command::Shell(s) => {
-            let mut sh = config
-                .shell
-                .clone()
-                .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
-            sh.push(s.clone());
-            sh
-        }
-    }
 }
 
 /// The target and every stage it needs (through FROM or COPY --from), in

@@ -5,13 +5,17 @@
 
 pub mod builder;
 mod cache;
+mod copy;
 pub mod dockerfile;
 pub mod ignore;
 mod layer;
+mod meta;
+pub mod progress;
 mod sources;
 mod steps;
 
 pub use builder::{BuildOptions, Builder};
+pub use progress::{Console, Event, Mode};
 
 /// Errors of the builder; each names the Dockerfile line or the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +38,15 @@ pub enum BuildError {
     Image(#[from] berth_image::ImageError),
     #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
-    /// A step failed: which one, and its output.
+    /// A RUN step failed: which line, the command, and its output.
     #[error(
-        "failed to solve: process \"{command}\" did not complete successfully: exit code: {code}\n{output}"
+        "{file}:{line}: {instruction}: process \"{command}\" did not complete successfully: exit code: {code}{}",
+        if output.is_empty() { String::new() } else { format!("\n{}", output.trim_end()) }
     )]
     Run {
+        file: String,
+        line: usize,
+        instruction: String,
         command: String,
         code: i32,
         output: String,

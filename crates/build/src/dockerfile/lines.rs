@@ -43,7 +43,9 @@ pub fn logical_lines(text: &str) -> (char, Vec<Line>) {
         if trimmed.starts_with('#') {
             continue;
         }
-        if cur.is_none() && trimmed.trim_end().is_empty() {
+        // Blank lines separate instructions, and inside a continuation they
+        // are skipped (Docker accepts them there with a warning).
+        if trimmed.trim_end().is_empty() {
             continue;
         }
         let body = l.trim_end();
@@ -94,6 +96,13 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn blank_lines_inside_a_continuation_are_skipped() {
+        let (_, lines) = logical_lines("FROM x\nRUN a \\\n\n   && b\nCMD c\n");
+        assert_eq!(lines[1].text, "RUN a    && b");
+        assert_eq!(lines[2].text, "CMD c");
     }
 
     #[test]

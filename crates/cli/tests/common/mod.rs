@@ -102,6 +102,17 @@ impl Env {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Like [`ok`](Self::ok), returning stdout and stderr (builds report on stderr).
+    pub fn ok_out(&self, dir: &Path, args: &[&str]) -> (String, String) {
+        let o = self.berth(dir, args);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(o.status.success(), "berth {args:?} failed:\n{out}{err}");
+        (out, err)
+    }
+
     /// A project directory with this compose file; `down -v` runs for it at the end.
     pub fn project(&mut self, name: &str, compose: &str) -> PathBuf {
         let dir = self.root.path().join("projects").join(name);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_build::Builder;
+use berth_build::{Builder, Console, Mode};
 
 use crate::global::Global;
 
@@ -15,47 +15,76 @@ pub struct Args {
     #[arg(long)]
     pull: bool,
     /// Set build-time variables for services (KEY=VALUE)
-    #[arg(long = "build-arg")]
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     build_arg: Vec<String>,
-    /// Suppress the build output
+    /// Don't print anything to STDOUT
     #[arg(short, long)]
     quiet: bool,
+    /// Also build dependencies (transitively)
+    #[arg(long)]
+    with_dependencies: bool,
     services: Vec<String>,
+}
+
+/// `--build-arg K=V`, or `--build-arg K` taking K from the environment
+/// (left out when it is not set, as Compose does).
+fn build_args(raw: &[String]) -> BTreeMap<String, String> {
+    raw.iter()
+        .filter_map(|kv| match kv.split_once('=') {
+            Some((k, v)) => Some((k.to_owned(), v.to_owned())),
+            None => std::env::var(kv).ok().map(|v| (kv.clone(), v)),
+        })
+        .collect()
 }
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let engine = super::engine(g, &a.services)?;
-    let args: BTreeMap<String, String> = a
-        .build_arg
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.to_owned(), v.to_owned()),
-            None => (kv.clone(), std::env::var(kv).unwrap_or_default()),
-        })
-        .collect();
-    let names: Vec<String> = if a.services.is_empty() {
+    let args = build_args(&a.build_arg);
+    for name in &a.services {
+        if !engine.project.services.contains_key(name) {
+            anyhow::bail!("no such service: {name}");
+        }
+    }
+    let mut names: Vec<String> = if a.services.is_empty() {
         engine.project.services.keys().cloned().collect()
     } else {
         a.services.clone()
     };
+    if a.with_dependencies {
+        let mut i = 0;
+        while i < names.len() {
+            let deps: Vec<String> = engine.project.services[&names[i]]
+                .depends_on
+                .keys()
+                .cloned()
+                .collect();
+            for d in deps {
+                if !names.contains(&d) && engine.project.services.contains_key(&d) {
+                    names.push(d);
+                }
+            }
+            i += 1;
+        }
+    }
+    let console = Console::new(if a.quiet {
+        Mode::Quiet
+    } else {
+        Mode::from_flags(&g.progress, &g.ansi)
+    });
     let builder = Builder::new(&g.root())?;
     for name in &names {
-        if !engine.project.services.contains_key(name) {
-            anyhow::bail!("no such service: {name}");
-        }
-        let Some(mut opts) = engine.build_options(name, &args, a.no_cache, a.pull) else {
+        let Some(opts) = engine.build_options(name, &args, a.no_cache, a.pull) else {
             continue;
         };
-        opts.quiet = a.quiet;
         let started = std::time::Instant::now();
-        let img = builder.build(&opts, &|line| eprintln!("{line}"))?;
-        if !a.quiet {
+        builder
+            .build(&opts, &|ev| console.event(name, ev))
+            .map_err(|e| anyhow::anyhow!("failed to build service {name}: {e}"))?;
+        if console.mode() != Mode::Quiet {
             eprintln!(
                 " ✔ Service {name}  Built  {:.1}s",
                 started.elapsed().as_secs_f64()
             );
-        } else {
-            println!("{}", img.id);
         }
     }
     Ok(0)
