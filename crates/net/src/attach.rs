@@ -92,6 +92,9 @@ pub fn attach(pid: i32, attachments: &[Attachment]) -> Result<(), AttachError> {
             || format!("create veth {} for network {}", a.host_ifname, a.network),
         )?;
         let idx = nl(index(&a.host_ifname), || format!("veth {}", a.host_ifname))?;
+        nl(host.set_hairpin(idx), || {
+            format!("hairpin mode of {}", a.host_ifname)
+        })?;
         nl(host.set_up(idx), || format!("set {} up", a.host_ifname))?;
     }
     in_netns(pid, || {

@@ -15,6 +15,7 @@ const NLM_F_CREATE: u16 = 0x400;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
+const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 
@@ -23,7 +24,9 @@ const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_PROTINFO: u16 = 12;
 const IFLA_NET_NS_PID: u16 = 19;
+const IFLA_BRPORT_MODE: u16 = 4;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
@@ -71,7 +74,11 @@ impl Attrs {
 
 /// `struct ifinfomsg` followed by attributes.
 fn ifinfo(index: i32, flags: u32, change: u32, attrs: Attrs) -> Vec<u8> {
-    let mut v = vec![libc::AF_UNSPEC as u8, 0];
+    ifinfo_family(libc::AF_UNSPEC as u8, index, flags, change, attrs)
+}
+
+fn ifinfo_family(family: u8, index: i32, flags: u32, change: u32, attrs: Attrs) -> Vec<u8> {
+    let mut v = vec![family, 0];
     v.extend_from_slice(&0u16.to_ne_bytes()); // type
     v.extend_from_slice(&index.to_ne_bytes());
     v.extend_from_slice(&flags.to_ne_bytes());
@@ -257,6 +264,19 @@ impl Netlink {
             0,
             &ifinfo(index as i32, up, up, Attrs::default()),
         )
+    }
+
+    /// Turns on hairpin mode of a bridge port: a frame may leave by the port
+    /// it came in. With br_netfilter (which Docker loads) a container
+    /// reaching its own published port through a host address is DNATed at
+    /// the bridge and sent back to the port it came from.
+    pub fn set_hairpin(&mut self, index: u32) -> io::Result<()> {
+        let a = Attrs::default().nested(
+            IFLA_PROTINFO,
+            Attrs::default().bytes(IFLA_BRPORT_MODE, &[1]),
+        );
+        let msg = ifinfo_family(libc::AF_BRIDGE as u8, index as i32, 0, 0, a);
+        self.request(RTM_SETLINK, 0, &msg)
     }
 
     pub fn delete_link(&mut self, name: &str) -> io::Result<()> {

@@ -2,11 +2,12 @@
 
 use std::net::Ipv4Addr;
 
+mod common;
+
 use berth_net::attach::attach;
 use berth_net::ipam::PoolRequest;
 use berth_net::network::{NetworkSpec, Networks};
 use berth_store::Root;
-use berth_testkit::host::Snapshot;
 use berth_testkit::netns::{FakeHost, NetnsProcess};
 use berth_testkit::require_root;
 
@@ -30,7 +31,7 @@ fn containers_on_one_network_talk_and_teardown_leaves_nothing() {
                 .unwrap()
                 .success()
         );
-        let before = Snapshot::take();
+        let before = common::net_snapshot();
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::new(tmp.path());
         let nets = Networks::new(&root);
@@ -86,21 +87,18 @@ fn containers_on_one_network_talk_and_teardown_leaves_nothing() {
         assert!(ping(&c2, ip1));
         assert!(!ping(&c1, ip3), "other network isolated");
         assert!(ping(&c1, a.gateway), "gateway reachable");
-        // TCP across the bridge.
-        let server = std::process::Command::new("nsenter")
-            .arg(format!("--net=/proc/{}/ns/net", c2.pid()))
-            .args(["busybox", "nc", "-l", "-p", "7777"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        assert!(
-            c1.sh(&format!("echo hello | busybox nc -w 2 {ip2} 7777"))
-                .status
-                .success()
+        // TCP and UDP across the bridge.
+        let server = common::Responder::start(c2.pid(), "0.0.0.0:7777", "hello");
+        let to = format!("{ip2}:7777");
+        assert_eq!(
+            common::in_ns_of(c1.pid(), || common::tcp_read(&to)).as_deref(),
+            Some("hello")
         );
-        let out = server.wait_with_output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello");
+        assert_eq!(
+            common::in_ns_of(c1.pid(), || common::udp_ask(&to, b"hi")).as_deref(),
+            Some("hello")
+        );
+        drop(server);
         // Teardown.
         drop((c1, c2, c3));
         for (net, id) in [("t_a", ids[0]), ("t_a", ids[1]), ("t_b", ids[2])] {
@@ -108,8 +106,8 @@ fn containers_on_one_network_talk_and_teardown_leaves_nothing() {
         }
         nets.remove("t_a").unwrap();
         nets.remove("t_b").unwrap();
-        let after = Snapshot::take();
-        assert_eq!(before.diff(&after), Vec::<String>::new());
+        let after = common::net_snapshot();
+        assert_eq!(common::net_diff(&before, &after), Vec::<String>::new());
     });
 }
 

@@ -1,98 +1,265 @@
-//! Published ports, inside a namespace that plays the host.
+//! Published ports, inside a namespace that plays the host (with Docker's
+//! `FORWARD` policy DROP), with a second namespace playing a machine on the
+//! host's LAN.
 
-use std::io::Read;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::time::Duration;
+mod common;
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
 
 use berth_net::attach::attach;
 use berth_net::network::{NetworkSpec, Networks};
 use berth_net::ports::{self, PortRequest};
 use berth_store::Root;
-use berth_testkit::host::Snapshot;
-use berth_testkit::netns::{Background, FakeHost, NetnsProcess};
+use berth_testkit::netns::{FakeHost, NetnsProcess};
 use berth_testkit::require_root;
+use common::{Responder, eventually, in_ns_of, sh, tcp_read, udp_ask};
 
-fn sh(cmd: &str) {
-    assert!(
-        std::process::Command::new("sh")
-            .args(["-c", cmd])
-            .status()
-            .unwrap()
-            .success(),
-        "{cmd}"
-    );
-}
+const HOST_IP: &str = "198.51.100.7";
+const LAN_PEER: &str = "198.51.100.8";
 
-fn tcp(port: u16, req: PortRequest) -> PortRequest {
+fn port(host: Option<(u16, u16)>, host_ip: Option<&str>, proto: &str) -> PortRequest {
     PortRequest {
-        host_ports: Some((port, port)),
-        ..req
+        host_ip: host_ip.map(Into::into),
+        host_ports: host,
+        container_port: 80,
+        protocol: proto.into(),
     }
 }
 
-fn echo_server(c: &NetnsProcess, port: u16) -> Background {
-    // busybox nc -ll answers every connection with "pong".
-    c.background(&[
-        "busybox",
-        "nc",
-        "-ll",
-        "-p",
-        &port.to_string(),
-        "-e",
-        "echo",
-        "pong",
-    ])
+fn one(p: u16) -> Option<(u16, u16)> {
+    Some((p, p))
 }
 
-fn ask(addr: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    // Nothing is sent: the server answers and closes, and unread data would
-    // turn its close into a reset.
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out.trim().to_owned())
+/// A machine on the LAN of the fake host: a namespace linked to it by a
+/// veth pair, 198.51.100.8 facing the host's 198.51.100.7.
+fn lan_peer() -> NetnsProcess {
+    let peer = NetnsProcess::spawn();
+    sh(&format!(
+        "ip link add bthlan0 type veth peer name lan0 netns /proc/{}/ns/net && \
+         sysctl -qw net.ipv6.conf.bthlan0.accept_dad=0 && \
+         ip addr add {HOST_IP}/24 dev bthlan0 && ip link set bthlan0 up",
+        peer.pid()
+    ));
+    let o = peer.sh(&format!(
+        "ip addr add {LAN_PEER}/24 dev lan0 && ip link set lan0 up"
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    peer
+}
+
+/// Makes the LAN peer send packets for 127.0.0.1 to the host, as an
+/// attacker on the LAN can (moby#45610).
+fn route_loopback_to_host(peer: &NetnsProcess) {
+    let o = peer.sh(&format!(
+        "ip route del local 127.0.0.0/8 dev lo table local; \
+         ip route del local 127.0.0.1 dev lo table local; \
+         sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.lan0.route_localnet=1 && \
+         ip route add 127.0.0.1/32 via {HOST_IP} dev lan0"
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
-fn ports_answer_on_localhost_and_host_address_and_conflicts_are_named() {
+fn published_ports_reach_the_container_from_where_they_should_only() {
     require_root!();
     let host = FakeHost::new();
     host.run(|| {
-        sh("ip link add bthv0 type veth peer name bthv1 && ip addr add 198.51.100.7/24 dev bthv0 && ip link set bthv0 up && ip link set bthv1 up");
-        let before = Snapshot::take();
+        // Docker's FORWARD policy must not get in the way.
+        sh("iptables -P FORWARD DROP && ip6tables -P FORWARD DROP");
+        let peer = lan_peer();
+        let before = common::net_snapshot();
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::new(tmp.path());
         let nets = Networks::new(&root);
-        let n = nets.ensure(&NetworkSpec { name: "p_net".into(), ..Default::default() }).unwrap();
-        let c = NetnsProcess::spawn();
-        let id = "aaaaaaaaaabbbbbbbbbb";
-        let ip = nets.allocate("p_net", id, None).unwrap();
-        attach(c.pid(), &[Networks::attachment(&n, id, 0, ip, true, None)]).unwrap();
-        let server = echo_server(&c, 80);
-        std::thread::sleep(Duration::from_millis(200));
-        let base = PortRequest { host_ip: None, host_ports: None, container_port: 80, protocol: "tcp".into() };
-        let published = ports::publish(&root, id, "web", ip, &[tcp(18080, base.clone()), base.clone()]).unwrap();
-        assert_eq!(published[0].host_port, 18080);
-        let ephemeral = published[1].host_port;
-        assert!(ephemeral != 0 && ephemeral != 18080, "ephemeral port reported: {ephemeral}");
-        assert_eq!(ask("127.0.0.1:18080").as_deref(), Some("pong"), "from the host on 127.0.0.1");
-        assert_eq!(ask("198.51.100.7:18080").as_deref(), Some("pong"), "on the host's own address");
-        assert_eq!(ask(&format!("127.0.0.1:{ephemeral}")).as_deref(), Some("pong"));
-        // A port the host uses, and one another container publishes.
-        let busy = TcpListener::bind("0.0.0.0:18081").unwrap();
-        let e = ports::publish(&root, "other000000", "api", Ipv4Addr::new(10, 0, 0, 9), &[tcp(18081, base.clone())]).unwrap_err().to_string();
-        assert!(e.contains("0.0.0.0:18081") && e.contains("api") && e.contains("already allocated"), "{e}");
-        let e = ports::publish(&root, "other000000", "api", Ipv4Addr::new(10, 0, 0, 9), &[tcp(18080, base)]).unwrap_err().to_string();
-        assert!(e.contains("18080"), "{e}");
-        assert!(ports::published(&root, "other000000").unwrap().is_empty(), "nothing half-created");
+        let spec = |name: &str| NetworkSpec {
+            name: name.into(),
+            ..Default::default()
+        };
+        let front = nets.ensure(&spec("p_front")).unwrap();
+        let other = nets.ensure(&spec("p_other")).unwrap();
+        let (web, client, stranger) = (
+            NetnsProcess::spawn(),
+            NetnsProcess::spawn(),
+            NetnsProcess::spawn(),
+        );
+        let ids = ["a1aaaaaaaaaaaa", "a2aaaaaaaaaaaa", "a3aaaaaaaaaaaa"];
+        let web_ip = nets.allocate("p_front", ids[0], None).unwrap();
+        let client_ip = nets.allocate("p_front", ids[1], None).unwrap();
+        let stranger_ip = nets.allocate("p_other", ids[2], None).unwrap();
+        for (c, n, id, ip) in [
+            (&web, &front, ids[0], web_ip),
+            (&client, &front, ids[1], client_ip),
+            (&stranger, &other, ids[2], stranger_ip),
+        ] {
+            attach(c.pid(), &[Networks::attachment(n, id, 0, ip, true, None)]).unwrap();
+        }
+        let server = Responder::start(web.pid(), "0.0.0.0:80", "pong");
+        let published = ports::publish(
+            &root,
+            ids[0],
+            "web",
+            web_ip,
+            &[
+                port(one(18080), None, "tcp"),
+                port(one(18080), None, "udp"),
+                port(None, None, "tcp"),
+                port(one(18081), Some("127.0.0.1"), "tcp"),
+                port(Some((18090, 18099)), None, "udp"),
+                port(one(18084), Some("127.0.0.1"), "udp"),
+            ],
+        )
+        .unwrap();
+        let hp: Vec<(String, u16, &str)> = published
+            .iter()
+            .map(|p| (p.host_ip.clone(), p.host_port, p.protocol.as_str()))
+            .collect();
+        let ephemeral = published[2].host_port;
+        assert!(
+            ephemeral != 0 && ephemeral != 18080 && ephemeral != 18081,
+            "{hp:?}"
+        );
+        assert_eq!(
+            ports::published(&root, ids[0]).unwrap(),
+            published,
+            "recorded for port/ps"
+        );
+        assert_eq!(
+            published[4].host_port, 18090,
+            "first free port of the range"
+        );
+        assert_eq!(published[3].host_ip, "127.0.0.1");
+        assert_eq!(published[0].host_ip, "0.0.0.0");
+
+        let tcp = |addr: String| eventually(|| tcp_read(&addr));
+        let udp = |addr: String| eventually(|| udp_ask(&addr, b"ping"));
+        let pong = Some("pong".to_string());
+        // From the host, on loopback and on its own address, TCP and UDP.
+        for ip in ["127.0.0.1", HOST_IP] {
+            assert_eq!(tcp(format!("{ip}:18080")), pong, "tcp {ip}");
+            assert_eq!(udp(format!("{ip}:18080")), pong, "udp {ip}");
+            assert_eq!(tcp(format!("{ip}:{ephemeral}")), pong, "ephemeral {ip}");
+            assert_eq!(udp(format!("{ip}:18090")), pong, "range {ip}");
+        }
+        assert_eq!(
+            tcp("127.0.0.1:18081".into()),
+            pong,
+            "published on 127.0.0.1"
+        );
+        assert_eq!(
+            tcp_read(&format!("{HOST_IP}:18081")),
+            None,
+            "a port published on 127.0.0.1 is not on the host's other addresses"
+        );
+        // From containers through the host address: the same network
+        // (hairpin, including the container itself), and another network.
+        for (who, c) in [
+            ("client", &client),
+            ("itself", &web),
+            ("other network", &stranger),
+        ] {
+            let got = in_ns_of(c.pid(), || tcp(format!("{HOST_IP}:18080")));
+            assert_eq!(got, pong, "tcp from {who}");
+            let got = in_ns_of(c.pid(), || udp(format!("{HOST_IP}:18080")));
+            assert_eq!(got, pong, "udp from {who}");
+        }
+        // Isolation still holds for everything that is not a published port.
+        let direct = in_ns_of(stranger.pid(), || tcp_read(&format!("{web_ip}:80")));
+        assert_eq!(direct, None, "other network reaches the container directly");
+        // From the LAN: the published port, never the loopback-only one.
+        let from_lan = |addr: String| in_ns_of(peer.pid(), || tcp_read(&addr));
+        assert_eq!(
+            in_ns_of(peer.pid(), || tcp(format!("{HOST_IP}:18080"))),
+            pong,
+            "LAN peer reaches a port published on all addresses"
+        );
+        assert_eq!(from_lan(format!("{HOST_IP}:18081")), None);
+        // moby#45610: a LAN peer sends packets for 127.0.0.1 to the host.
+        // The peer's own stack drops the replies (their source is
+        // 127.0.0.1), so what is checked is whether its datagrams reach the
+        // container at all.
+        route_loopback_to_host(&peer);
+        let spoof = || {
+            let before = server.datagrams.load(Ordering::SeqCst);
+            in_ns_of(peer.pid(), || {
+                let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+                for _ in 0..3 {
+                    s.send_to(b"spoofed", "127.0.0.1:18084").unwrap();
+                }
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            server.datagrams.load(Ordering::SeqCst) - before
+        };
+        assert_eq!(
+            spoof(),
+            0,
+            "a LAN peer reached a port published on 127.0.0.1"
+        );
+        // The test can see the flaw: without berth's raw rule the spoofed
+        // packets get through.
+        let raw = "BERTH-PREROUTING -d 127.0.0.0/8 ! -i lo -m addrtype ! --src-type LOCAL \
+                   -m comment --comment berth:base -j DROP";
+        sh(&format!("iptables -t raw -D {raw}"));
+        let leaked = spoof();
+        sh(&format!("iptables -t raw -A {raw}"));
+        assert!(leaked > 0, "control: without the rule the port leaks");
+        assert_eq!(spoof(), 0);
+
+        // Conflicts: a port the host uses, and one another container has.
+        let busy = std::net::TcpListener::bind("0.0.0.0:18082").unwrap();
+        let base = port(one(18082), None, "tcp");
+        let e = ports::publish(
+            &root,
+            "bbbbbbbbbb",
+            "api",
+            Ipv4Addr::new(10, 0, 0, 9),
+            &[base],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("0.0.0.0:18082") && e.contains("api") && e.contains("already allocated"),
+            "{e}"
+        );
+        let e = ports::publish(
+            &root,
+            "bbbbbbbbbb",
+            "api",
+            Ipv4Addr::new(10, 0, 0, 9),
+            &[port(one(18083), None, "tcp"), port(one(18080), None, "udp")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("18080") && e.contains("service api"), "{e}");
+        assert!(
+            ports::published(&root, "bbbbbbbbbb").unwrap().is_empty(),
+            "nothing half-created"
+        );
+        assert_eq!(
+            tcp_read("127.0.0.1:18083"),
+            None,
+            "no rule for the first port"
+        );
         drop(busy);
-        ports::unpublish(&root, id).unwrap();
-        assert!(ask("127.0.0.1:18080").is_none());
+
+        // Teardown removes exactly what was added.
+        ports::unpublish(&root, ids[0]).unwrap();
+        assert_eq!(tcp_read("127.0.0.1:18080"), None);
         drop(server);
-        drop(c);
-        nets.release("p_net", id).unwrap();
-        nets.remove("p_net").unwrap();
-        assert_eq!(before.diff(&Snapshot::take()), Vec::<String>::new());
+        drop((web, client, stranger));
+        for (net, id) in [
+            ("p_front", ids[0]),
+            ("p_front", ids[1]),
+            ("p_other", ids[2]),
+        ] {
+            nets.release(net, id).unwrap();
+        }
+        nets.remove("p_front").unwrap();
+        nets.remove("p_other").unwrap();
+        assert_eq!(
+            common::net_diff(&before, &common::net_snapshot()),
+            Vec::<String>::new()
+        );
+        drop(peer);
     });
 }

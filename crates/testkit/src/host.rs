@@ -1,6 +1,7 @@
 //! Snapshots of what a test could leave behind on the host (or in the network
-//! namespace playing the host): links, addresses, routes, iptables rules,
-//! mounts and cgroups. A test takes one before and compares after.
+//! namespace playing the host): links, addresses, routes (`ip -j link`,
+//! `ip -j addr`, `ip -j route`, IPv4 and IPv6), iptables and ip6tables
+//! rules, mounts and cgroups. A test takes one before and compares after.
 
 use std::process::Command;
 
@@ -31,22 +32,86 @@ const BUILTIN: &[&str] = &[
     ":POSTROUTING ACCEPT",
 ];
 
-/// Rules without packet counters (which change on their own). Table headers
-/// and built-in chains with their default policy are left out: the kernel
-/// starts listing a table once anything touched it, and that cannot be undone.
+/// Rules of `iptables-save` (and `ip6tables-save`, lines prefixed `ip6 `)
+/// without packet counters (which change on their own). Table headers and
+/// built-in chains with their default policy are left out: the kernel
+/// starts listing a table once anything touched it, and that cannot be
+/// undone.
 fn iptables_rules() -> Vec<String> {
-    let mut v: Vec<String> = lines("iptables-save", &[])
-        .into_iter()
-        .filter(|l| !l.starts_with('#') && !l.starts_with('*') && l != "COMMIT")
-        .map(|l| match l.strip_prefix(':') {
-            // ":CHAIN POLICY [packets:bytes]" → drop the counters
-            Some(rest) => format!(":{}", rest.split(" [").next().unwrap_or(rest)),
-            None => l,
-        })
-        .filter(|l| !BUILTIN.contains(&l.as_str()))
-        .collect();
+    let mut v = Vec::new();
+    for (cmd, prefix) in [("iptables-save", ""), ("ip6tables-save", "ip6 ")] {
+        v.extend(
+            lines(cmd, &[])
+                .into_iter()
+                .filter(|l| !l.starts_with('#') && !l.starts_with('*') && l != "COMMIT")
+                .map(|l| match l.strip_prefix(':') {
+                    // ":CHAIN POLICY [packets:bytes]" → drop the counters
+                    Some(rest) => format!(":{}", rest.split(" [").next().unwrap_or(rest)),
+                    None => l,
+                })
+                .filter(|l| !BUILTIN.contains(&l.as_str()))
+                .map(|l| format!("{prefix}{l}")),
+        );
+    }
     v.sort();
     v
+}
+
+/// `ip -j <args>` as one compact JSON line per object, without the fields
+/// that change on their own (carrier state, address and route lifetimes).
+fn ip_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new("ip").arg("-j").args(args).output();
+    let text = out.map(|o| o.stdout).unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    let mut items = match parsed {
+        serde_json::Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    for item in &mut items {
+        strip_noise(item);
+    }
+    items
+}
+
+fn strip_noise(v: &mut serde_json::Value) {
+    if let Some(o) = v.as_object_mut() {
+        for k in [
+            "operstate",
+            "valid_life_time",
+            "preferred_life_time",
+            "expires",
+            "linkmode",
+        ] {
+            o.remove(k);
+        }
+        if let Some(serde_json::Value::Array(flags)) = o.get_mut("flags") {
+            flags.retain(|f| !matches!(f.as_str(), Some("LOWER_UP" | "NO-CARRIER" | "M-DOWN")));
+        }
+        for (_, inner) in o.iter_mut() {
+            if let serde_json::Value::Array(a) = inner {
+                a.iter_mut().for_each(strip_noise);
+            }
+        }
+    }
+}
+
+fn compact(items: Vec<serde_json::Value>) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// One line per address: the interface name with the address object.
+fn addresses() -> Vec<String> {
+    let mut out = Vec::new();
+    for link in ip_json(&["addr", "show"]) {
+        let name = link["ifname"].as_str().unwrap_or("").to_owned();
+        for a in link["addr_info"].as_array().into_iter().flatten() {
+            out.push(format!("{name} {a}"));
+        }
+    }
+    out.sort();
+    out
 }
 
 fn cgroup_dirs(prefix: &str) -> Vec<String> {
@@ -87,14 +152,13 @@ impl Snapshot {
             v
         };
         Snapshot {
-            links: sorted(
-                lines("ip", &["-o", "link", "show"])
-                    .into_iter()
-                    .map(|l| strip_link_noise(&l))
-                    .collect(),
-            ),
-            addrs: sorted(lines("ip", &["-o", "addr", "show"])),
-            routes: sorted(lines("ip", &["route", "show", "table", "all"])),
+            links: compact(ip_json(&["link", "show"])),
+            addrs: addresses(),
+            routes: {
+                let mut r = ip_json(&["route", "show", "table", "all"]);
+                r.extend(ip_json(&["-6", "route", "show", "table", "all"]));
+                compact(r)
+            },
             iptables: iptables_rules(),
             mounts: sorted(
                 std::fs::read_to_string("/proc/self/mountinfo")
@@ -130,12 +194,6 @@ impl Snapshot {
     }
 }
 
-/// `ip -o link` lines carry the link's state, which flips on its own; keep
-/// index, name and flags-independent fields.
-fn strip_link_noise(l: &str) -> String {
-    l.split(" state ").next().unwrap_or(l).to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +204,16 @@ mod tests {
         let b = Snapshot::take();
         assert!(a.diff(&b).is_empty(), "{:?}", a.diff(&b));
         assert!(!a.links.is_empty());
+        assert!(
+            a.links.iter().any(|l| l.contains("\"ifname\":\"lo\"")),
+            "{:?}",
+            a.links
+        );
+        assert!(
+            a.addrs.iter().any(|l| l.starts_with("lo ")),
+            "{:?}",
+            a.addrs
+        );
+        assert!(!a.links.iter().any(|l| l.contains("operstate")));
     }
 }
