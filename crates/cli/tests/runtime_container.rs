@@ -95,11 +95,7 @@ fn the_probe_sees_a_container() {
         &["busybox:latest", "grep", "CapEff", "/proc/self/status"],
     );
     assert_eq!(caps.trim(), "CapEff:\t00000000a80425fb");
-    assert_eq!(
-        before.diff(&env.snapshot()),
-        Vec::<String>::new(),
-        "nothing left behind"
-    );
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }
 
 #[test]

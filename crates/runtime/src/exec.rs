@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::ContainerConfig;
 use crate::spawn::child::{exec as execve_path, lookup};
 use crate::spawn::identity::apply_user;
+use crate::tty;
 
 /// What to run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -39,9 +40,13 @@ fn fail(msg: String) -> ! {
 
 /// Joins the namespaces of the container whose init is `pid`, runs `spec` in
 /// it and exits with its status (127 when the command is not found).
-pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec) -> ! {
-    // Open every namespace first: after joining the mount namespace, the
-    // host's /proc is gone.
+/// With `privileged`, the process gets every capability whatever the
+/// container has (`exec --privileged`).
+pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec, privileged: bool) -> ! {
+    // Open every namespace and cgroup first: after joining the mount
+    // namespace, the host's /proc and cgroup tree are gone.
+    let cgroups = crate::cgroups::procs_files_of(pid)
+        .unwrap_or_else(|e| fail(format!("container {}: cgroup: {e}", config.name)));
     let mut nss = Vec::new();
     for (name, flag) in [
         ("cgroup", CloneFlags::CLONE_NEWCGROUP),
@@ -65,9 +70,18 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec) -> ! 
         }
     }
     drop(nss);
+    // A terminal of the container's own devpts: the caller's terminal is
+    // never handed to the container (TIOCSTI could type into it).
+    let pty = spec
+        .tty
+        .then(|| tty::Pty::open().unwrap_or_else(|e| fail(format!("pty: {e}"))));
     // SAFETY: the process is single-threaded (see the module comment).
     match unsafe { fork() } {
         Ok(ForkResult::Parent { child }) => {
+            drop(cgroups);
+            if let Some(p) = pty {
+                p.proxy(child.as_raw())
+            }
             let code = match waitpid(child, None) {
                 Ok(WaitStatus::Exited(_, c)) => c,
                 Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
@@ -79,14 +93,24 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec) -> ! 
         Ok(ForkResult::Child) => {}
         Err(e) => fail(format!("fork: {e}")),
     }
-    // Now inside the container's pid namespace.
-    if spec.tty {
-        let _ = nix::unistd::setsid();
-        // SAFETY: fd 0 is the caller's terminal.
-        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+    // Now inside the container's pid namespace; into its cgroup too ("0"
+    // is the writer), so its limits apply and stop kills us with it.
+    for mut f in cgroups {
+        use std::io::Write;
+        if let Err(e) = f.write_all(b"0") {
+            fail(format!("join the container's cgroup: {e}"));
+        }
+    }
+    if let Some(p) = pty {
+        p.become_controlling()
+            .unwrap_or_else(|e| fail(format!("pty: {e}")));
     }
     let user = spec.user.as_deref().unwrap_or(&config.process.user);
-    let set = crate::spawn::capabilities::effective(&config.security).unwrap_or_else(|e| fail(e));
+    let security = crate::config::Security {
+        privileged: config.security.privileged || privileged,
+        ..config.security.clone()
+    };
+    let set = crate::spawn::capabilities::effective(&security).unwrap_or_else(|e| fail(e));
     let u = apply_user(
         user,
         &config.process.group_add,
@@ -157,6 +181,17 @@ pub fn reexec_helper(
     id: &str,
     spec: &ExecSpec,
 ) -> crate::error::Result<std::convert::Infallible> {
+    reexec_helper_with(root, id, spec, false)
+}
+
+/// [`reexec_helper`], with every capability for the command when
+/// `privileged` (`exec --privileged`).
+pub fn reexec_helper_with(
+    root: &berth_store::Root,
+    id: &str,
+    spec: &ExecSpec,
+    privileged: bool,
+) -> crate::error::Result<std::convert::Infallible> {
     use crate::error::RuntimeError;
     let reply = crate::monitor::request(root, &crate::monitor::Request::Ping)?;
     let pid: i32 = reply
@@ -170,7 +205,7 @@ pub fn reexec_helper(
         .map_err(|e| RuntimeError::Other(format!("join the monitor's mount namespace: {e}")))?;
     let exe = root.run().join("berth-exe");
     let json = serde_json::to_string(spec).map_err(|e| RuntimeError::Other(e.to_string()))?;
-    let args = [
+    let mut args = vec![
         "berth".to_owned(),
         "--root".into(),
         root.path().display().to_string(),
@@ -180,6 +215,9 @@ pub fn reexec_helper(
         "--spec".into(),
         json,
     ];
+    if privileged {
+        args.push("--privileged".into());
+    }
     let cargs = crate::spawn::child::cstrings(&args).map_err(RuntimeError::Other)?;
     let path = std::ffi::CString::new(exe.display().to_string())
         .map_err(|e| RuntimeError::Other(e.to_string()))?;
@@ -189,8 +227,8 @@ pub fn reexec_helper(
     }
 }
 
-/// The helper's side: `berth __internal exec <id> --spec JSON`.
-pub fn helper_main(root: &berth_store::Root, id: &str, spec_json: &str) -> i32 {
+/// The helper's side: `berth __internal exec <id> --spec JSON [--privileged]`.
+pub fn helper_main(root: &berth_store::Root, id: &str, spec_json: &str, privileged: bool) -> i32 {
     let rt = crate::Runtime::open(root);
     let spec: ExecSpec = match serde_json::from_str(spec_json) {
         Ok(s) => s,
@@ -217,5 +255,5 @@ pub fn helper_main(root: &berth_store::Root, id: &str, spec_json: &str) -> i32 {
         );
         return 1;
     };
-    enter_and_exec(pid.pid, &c.config, &spec)
+    enter_and_exec(pid.pid, &c.config, &spec, privileged)
 }

@@ -13,6 +13,8 @@ mod runtime;
 pub mod shim;
 pub mod spawn;
 pub mod state;
+mod tty;
+pub mod validate;
 pub mod volumes;
 
 pub use config::*;

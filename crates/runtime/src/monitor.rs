@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -70,12 +70,23 @@ pub fn lock_path(root: &Root) -> PathBuf {
     root.run().join("monitor.lock")
 }
 
+/// A shim started ahead of need (see `shim::spare`).
+struct SpareShim {
+    pid: i32,
+    /// Where the container id is written; closing it dismisses the spare.
+    order: std::fs::File,
+    ready: std::fs::File,
+}
+
 #[derive(Default)]
 struct Children {
     /// shim pid → container id
     shims: HashMap<i32, String>,
     /// daemon pid → name
     daemons: HashMap<i32, String>,
+    spare: Option<SpareShim>,
+    /// Pid of a dismissed spare not reaped yet.
+    leaving_spare: Option<i32>,
     last_busy: Option<Instant>,
 }
 
@@ -83,6 +94,8 @@ struct Monitor {
     root: Root,
     exe: PathBuf,
     children: Mutex<Children>,
+    /// Keep a spare shim (`BERTH_NO_SPARE=1` turns it off, for comparisons).
+    spares: bool,
 }
 
 /// Runs the monitor of `root`; returns the exit code.
@@ -131,7 +144,9 @@ pub fn main(root: Root) -> i32 {
             last_busy: Some(Instant::now()),
             ..Default::default()
         }),
+        spares: std::env::var_os("BERTH_NO_SPARE").is_none_or(|v| v.is_empty() || v == "0"),
     });
+    m.remove_stale_spare_cgroups();
     {
         let m = Arc::clone(&m);
         std::thread::spawn(move || m.reap_loop());
@@ -213,7 +228,7 @@ impl Monitor {
                 if let Some(exe) = exe {
                     self.follow_upgrade(&exe);
                 }
-                self.start(&id, false)
+                self.start(&id)
             }
             Ok(Request::Daemon { name, args }) => self.daemon(&name, &args),
             Ok(Request::Shutdown) => {
@@ -258,8 +273,108 @@ impl Monitor {
         }
     }
 
+    /// Starts container `id` in the spare shim if there is one, else in a
+    /// new shim; then makes sure a spare waits for the next one.
+    fn start(&self, id: &str) -> Reply {
+        let spare = {
+            let mut ch = self.children.lock().unwrap();
+            let s = ch.spare.take();
+            if let Some(s) = &s {
+                // Registered before it is told, so that its end is never
+                // mistaken for an orphan's.
+                ch.shims.insert(s.pid, id.to_owned());
+                ch.last_busy = Some(Instant::now());
+            }
+            s
+        };
+        let reply = match spare {
+            Some(mut s) => {
+                if writeln!(s.order, "{id}").is_ok() {
+                    drop(s.order);
+                    read_ready(s.ready)
+                } else {
+                    self.children.lock().unwrap().shims.remove(&s.pid);
+                    self.spawn_shim(id, false)
+                }
+            }
+            None => self.spawn_shim(id, false),
+        };
+        self.refill();
+        reply
+    }
+
+    /// Starts a spare shim when there is none.
+    fn refill(&self) {
+        if !self.spares {
+            return;
+        }
+        let mut ch = self.children.lock().unwrap();
+        if ch.spare.is_some() {
+            return;
+        }
+        let pipes = (|| {
+            let ready = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+            let order = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+            Some((ready, order))
+        })();
+        let Some(((ready_r, ready_w), (order_r, order_w))) = pipes else {
+            return;
+        };
+        let mut cmd = self.command(&["__internal", "shim", "--ready-fd", "3", "--order-fd", "4"]);
+        let (rw, or) = (ready_w.as_raw_fd(), order_r.as_raw_fd());
+        // SAFETY: dup2 is async-signal-safe; it runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(rw, 3) < 0 || libc::dup2(or, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::setpriority(libc::PRIO_PROCESS, 0, crate::shim::spare::PREPARE_NICE);
+                Ok(())
+            });
+        }
+        if let Ok(child) = cmd.spawn() {
+            ch.spare = Some(SpareShim {
+                pid: child.id() as i32,
+                order: order_w.into(),
+                ready: ready_r.into(),
+            });
+        }
+    }
+
+    /// Dismisses the spare (it cleans up and exits) and waits until it is
+    /// reaped, so that its cgroup is gone when the monitor is.
+    fn dismiss_spare(&self) {
+        {
+            let mut ch = self.children.lock().unwrap();
+            if let Some(s) = ch.spare.take() {
+                ch.leaving_spare = Some(s.pid);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && self.children.lock().unwrap().leaving_spare.is_some() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Cgroups of spares of an earlier monitor that was killed.
+    fn remove_stale_spare_cgroups(&self) {
+        let parent = crate::cgroups::parent_for(&self.root);
+        if let crate::cgroups::Layout::V1(ctrls) = crate::cgroups::detect() {
+            for (_, mount) in ctrls {
+                let Ok(rd) = std::fs::read_dir(mount.join(&parent)) else {
+                    continue;
+                };
+                for e in rd.flatten() {
+                    if e.file_name().to_string_lossy().starts_with("spare-") {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+            }
+        }
+    }
+
     /// Starts a shim; with `adopt`, for a container that already runs.
-    fn start(&self, id: &str, adopt: bool) -> Reply {
+    fn spawn_shim(&self, id: &str, adopt: bool) -> Reply {
         let (r, w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
             Ok(p) => p,
             Err(e) => {
@@ -300,27 +415,7 @@ impl Monitor {
             }
         }
         drop(w);
-        // SAFETY: `r` is ours; File takes it over.
-        let mut line = String::new();
-        let f = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(r)) };
-        let _ = BufReader::new(f).read_line(&mut line);
-        let line = line.trim();
-        match line.strip_prefix("err ") {
-            Some(msg) => Reply {
-                ok: false,
-                message: msg.to_owned(),
-            },
-            None if line == "ok" => Reply {
-                ok: true,
-                message: String::new(),
-            },
-            None => Reply {
-                ok: false,
-                message:
-                    "the shim exited before the container started (see <root>/run/monitor.log)"
-                        .into(),
-            },
-        }
+        read_ready(r.into())
     }
 
     fn daemon(&self, name: &str, args: &[String]) -> Reply {
@@ -366,8 +461,9 @@ impl Monitor {
         }
     }
 
-    /// Stops the daemons, waits until they are reaped, and exits.
+    /// Stops the daemons and the spare, waits until they are reaped, and exits.
     fn exit(&self) -> ! {
+        self.dismiss_spare();
         let ch = self.children.lock().unwrap();
         for pid in ch.daemons.keys() {
             let _ = nix::sys::signal::kill(
@@ -388,11 +484,17 @@ impl Monitor {
     fn idle_loop(&self) {
         loop {
             std::thread::sleep(Duration::from_secs(1));
-            let ch = self.children.lock().unwrap();
-            let idle = ch.shims.is_empty() && ch.daemons.is_empty();
-            if idle && ch.last_busy.is_some_and(|t| t.elapsed() > IDLE_EXIT) {
+            let idle = |ch: &Children| {
+                ch.shims.is_empty()
+                    && ch.daemons.is_empty()
+                    && ch.last_busy.is_some_and(|t| t.elapsed() > IDLE_EXIT)
+            };
+            if idle(&self.children.lock().unwrap()) {
                 let _ = std::fs::remove_file(socket_path(&self.root));
-                std::process::exit(0);
+                self.dismiss_spare();
+                if idle(&self.children.lock().unwrap()) {
+                    std::process::exit(0);
+                }
             }
         }
     }
@@ -418,6 +520,27 @@ impl Monitor {
                 128 + status
             };
             let identity = ProcessIdentity::of(pid);
+            let spare_gone = {
+                let mut ch = self.children.lock().unwrap();
+                if ch.spare.as_ref().is_some_and(|s| s.pid == pid) {
+                    ch.spare = None;
+                    true
+                } else {
+                    ch.leaving_spare.take_if(|p| *p == pid).is_some()
+                }
+            };
+            if spare_gone {
+                // A spare that died without cleaning up leaves its cgroup.
+                crate::cgroups::Cgroup::open(
+                    &crate::cgroups::detect(),
+                    &crate::cgroups::parent_for(&self.root),
+                    &crate::shim::spare::cgroup_name(pid as u32),
+                )
+                .remove();
+                // SAFETY: reaping the child we just inspected.
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                continue;
+            }
             let (shim_of, daemon) = {
                 let mut ch = self.children.lock().unwrap();
                 let s = ch.shims.remove(&pid);
@@ -443,7 +566,7 @@ impl Monitor {
         let Ok(state) = dir.read_state() else { return };
         let container_alive = state.status.is_active() && state.pid.is_some_and(|p| p.is_running());
         if container_alive {
-            let reply = self.start(id, true);
+            let reply = self.spawn_shim(id, true);
             if !reply.ok {
                 eprintln!("berth monitor: adopting {id}: {}", reply.message);
             }
@@ -465,6 +588,28 @@ impl Monitor {
                 return;
             }
         }
+    }
+}
+
+/// What a shim says on its ready pipe: `ok`, or `err <message>`.
+fn read_ready(f: std::fs::File) -> Reply {
+    let mut line = String::new();
+    let _ = BufReader::new(f).read_line(&mut line);
+    let line = line.trim();
+    match line.strip_prefix("err ") {
+        Some(msg) => Reply {
+            ok: false,
+            message: msg.to_owned(),
+        },
+        None if line == "ok" => Reply {
+            ok: true,
+            message: String::new(),
+        },
+        None => Reply {
+            ok: false,
+            message: "the shim exited before the container started (see <root>/run/monitor.log)"
+                .into(),
+        },
     }
 }
 

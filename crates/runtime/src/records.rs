@@ -7,7 +7,11 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::os::fd::AsFd;
+
 use berth_store::Root;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::config::ContainerConfig;
 use crate::error::{Result, RuntimeError};
@@ -71,6 +75,30 @@ impl ContainerDir {
     }
     pub fn secrets(&self) -> PathBuf {
         self.path.join("secrets")
+    }
+    /// `stdin_open`: the FIFO that is the container's stdin.
+    pub fn stdin_fifo(&self) -> PathBuf {
+        self.path.join("stdin.fifo")
+    }
+
+    /// An inotify watch on the directory that fires when `state.json` is
+    /// replaced (`None` if inotify is unavailable: callers then poll).
+    pub fn watch_state(&self) -> Option<Inotify> {
+        let i = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+        i.add_watch(&self.path, AddWatchFlags::IN_MOVED_TO).ok()?;
+        Some(i)
+    }
+
+    /// Sleeps until `state.json` may have changed, at most `timeout`.
+    pub fn wait_state_change(&self, watch: Option<&Inotify>, timeout: std::time::Duration) {
+        let Some(i) = watch else {
+            std::thread::sleep(timeout.min(std::time::Duration::from_millis(5)));
+            return;
+        };
+        let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
+        let ms = PollTimeout::from(timeout.as_millis().min(60_000) as u16);
+        let _ = poll(&mut fds, ms);
+        while i.read_events().is_ok_and(|e| !e.is_empty()) {}
     }
 
     pub fn read_config(&self) -> Result<ContainerConfig> {
@@ -242,6 +270,20 @@ impl Records {
     pub fn delete(&self, id: &str) -> Result<()> {
         let d = self.dir(id);
         let name = d.read_config().map(|c| c.name).ok();
+        // The record files go last, so that a failure leaves a listed record.
+        if let Ok(rd) = fs::read_dir(&d.path) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p == d.config() || p == d.state() {
+                    continue;
+                }
+                let r = match e.file_type() {
+                    Ok(t) if t.is_dir() => fs::remove_dir_all(&p),
+                    _ => fs::remove_file(&p),
+                };
+                r.map_err(|err| RuntimeError::io(&p, err))?;
+            }
+        }
         remove_tree(&d.path)?;
         if let Some(name) = name {
             self.release_name(&name, id);

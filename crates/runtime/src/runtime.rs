@@ -84,6 +84,7 @@ impl Runtime {
     /// Creates a container (not started). Anonymous volumes get their names
     /// here; named volumes are created if missing, as Docker does.
     pub fn create(&self, mut config: ContainerConfig) -> Result<ContainerConfig> {
+        crate::validate::validate(&config).map_err(|e| RuntimeError::container(&config.name, e))?;
         for m in config
             .mounts
             .iter_mut()
@@ -220,17 +221,25 @@ impl Runtime {
     }
 
     /// Waits (up to `timeout`) for the shim to record that the container is
-    /// no longer running.
+    /// no longer running. The shim writes `state.json` by renaming a new
+    /// file over it: each write wakes us.
     fn wait_recorded(&self, d: &ContainerDir, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
+        let watch = d.watch_state();
+        loop {
             match d.read_state() {
                 Ok(s) if !s.status.is_active() && s.shim.is_none() => return,
                 Ok(s) if s.shim.is_some_and(|sh| !sh.is_running()) => return,
                 Ok(s) if s.shim.is_none() && !s.observed().status.is_active() => return,
                 Err(_) => return,
-                _ => std::thread::sleep(Duration::from_millis(2)),
+                _ => {}
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            // A missed event costs at most this long.
+            d.wait_state_change(watch.as_ref(), left.min(Duration::from_millis(50)));
         }
     }
 
@@ -254,7 +263,8 @@ impl Runtime {
             });
             let _ = kill(Pid::from_raw(pid.pid), sig);
             if !self.wait_for_exit(pid, grace) {
-                // Killing pid 1 of the pid namespace takes every process in it.
+                // Everything in the cgroup, exec'd processes included.
+                self.cgroup(&id).kill_all();
                 let _ = kill(Pid::from_raw(pid.pid), Signal::SIGKILL);
                 self.wait_for_exit(pid, Duration::from_secs(10));
             }
@@ -289,6 +299,7 @@ impl Runtime {
     pub fn wait(&self, key: &str) -> Result<i32> {
         let id = self.resolve(key)?;
         let d = self.records.dir(&id);
+        let watch = d.watch_state();
         loop {
             let st = d.read_state()?.observed();
             if !st.status.is_active() {
@@ -296,12 +307,13 @@ impl Runtime {
                 let st = d.read_state()?.observed();
                 return Ok(st.exit_code.unwrap_or(0));
             }
-            if let Some(pid) = st.pid
-                && st.status == Status::Running
-            {
-                self.wait_for_exit(pid, Duration::from_secs(1));
-            } else {
-                std::thread::sleep(Duration::from_millis(20));
+            match st.pid {
+                Some(pid) if st.status == Status::Running && pid.is_running() => {
+                    self.wait_for_exit(pid, Duration::from_secs(1));
+                    // The shim records the exit next.
+                    self.wait_recorded(&d, Duration::from_millis(200));
+                }
+                _ => d.wait_state_change(watch.as_ref(), Duration::from_millis(50)),
             }
         }
     }
@@ -333,6 +345,12 @@ impl Runtime {
             }
         }
         self.wait_recorded(&d, Duration::from_secs(5));
+        // Dead until the record is gone: a removal that fails half-way
+        // leaves a container `ls -a` shows and `rm -f` can finish.
+        let mut dead = d.read_state()?;
+        dead.status = Status::Dead;
+        dead.shim = None;
+        d.write_state(&dead)?;
         self.records.delete(&id)?;
         if volumes {
             for m in config.mounts.iter().filter(|m| m.kind == MountKind::Volume) {

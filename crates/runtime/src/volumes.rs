@@ -108,6 +108,32 @@ impl Volumes {
     }
 }
 
+/// Creates the missing host directories of bind mounts that ask for it, as
+/// Compose's short syntax does (`./data:/data` creates `./data`). A missing
+/// source of any other bind mount is an error naming it.
+pub fn create_host_paths(config: &crate::config::ContainerConfig) -> Result<()> {
+    use crate::config::MountKind;
+    for m in config.mounts.iter().filter(|m| m.kind == MountKind::Bind) {
+        let Some(src) = m.source.as_deref() else {
+            continue;
+        };
+        let p = std::path::Path::new(src);
+        if p.symlink_metadata().is_ok() {
+            continue;
+        }
+        if !m.create_host_path {
+            return Err(RuntimeError::container(
+                &config.name,
+                format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                ),
+            ));
+        }
+        std::fs::create_dir_all(p).map_err(|e| RuntimeError::io(p, e))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

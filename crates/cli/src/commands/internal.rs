@@ -9,14 +9,17 @@ pub enum InternalCommand {
     Monitor,
     /// The supervisor of one container
     Shim {
-        /// Container id
-        id: String,
+        /// Container id (read from --order-fd for a spare)
+        id: Option<String>,
         /// Descriptor on which to report whether the container started
         #[arg(long)]
         ready_fd: Option<i32>,
         /// Supervise a container that already runs (its shim died)
         #[arg(long)]
         adopt: bool,
+        /// A spare: prepare, then read the container id from this descriptor
+        #[arg(long, conflicts_with_all = ["id", "adopt"])]
+        order_fd: Option<i32>,
     },
     /// Stop this root's monitor if nothing is running
     Shutdown,
@@ -38,6 +41,9 @@ pub enum InternalCommand {
         id: String,
         #[arg(long)]
         spec: String,
+        /// Every capability for the command
+        #[arg(long)]
+        privileged: bool,
     },
     /// The DNS server for every berth network of this root
     Dns {
@@ -54,14 +60,32 @@ pub fn run(g: &Global, cmd: InternalCommand) -> anyhow::Result<i32> {
             id,
             ready_fd,
             adopt,
+            order_fd,
         } => {
+            use berth_runtime::shim::Role;
+            let role = match (order_fd, id) {
+                (Some(fd), _) => {
+                    // SAFETY: the monitor hands us this descriptor; nobody else uses it.
+                    Role::Spare(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+                }
+                (None, Some(id)) if adopt => Role::Adopt(id),
+                (None, Some(id)) => Role::Start(id),
+                (None, None) => anyhow::bail!("shim: a container id or --order-fd is required"),
+            };
             // SAFETY: the monitor hands us this descriptor and nobody else uses it.
             let ready = unsafe { berth_runtime::shim::Ready::from_raw(ready_fd) };
-            Ok(berth_runtime::shim::main(g.root(), &id, adopt, ready))
+            Ok(berth_runtime::shim::main(g.root(), role, ready))
         }
-        InternalCommand::Exec { id, spec } => {
-            Ok(berth_runtime::exec::helper_main(&g.root(), &id, &spec))
-        }
+        InternalCommand::Exec {
+            id,
+            spec,
+            privileged,
+        } => Ok(berth_runtime::exec::helper_main(
+            &g.root(),
+            &id,
+            &spec,
+            privileged,
+        )),
         InternalCommand::CpOut { id, path } => {
             let pid = running_pid(g, &id)?;
             berth_runtime::cp::tar_out(pid, &path, std::io::stdout().lock())?;

@@ -148,6 +148,59 @@ impl Env {
         }
     }
 
+    /// What the test left behind, empty when nothing: container records,
+    /// then — after stopping the root's monitor, whose spare shim holds a
+    /// cgroup while it lives — berth processes of this root, processes in
+    /// its cgroups, and mounts and cgroups that are new since `before`.
+    pub fn leftovers(&self, before: &berth_testkit::host::Snapshot) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .container_ids_quiet()
+            .into_iter()
+            .map(|id| format!("container {id}"))
+            .collect();
+        let o = self.berth(self.root.path(), &["__internal", "shutdown"]);
+        if !o.status.success() {
+            out.push(format!(
+                "monitor: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+        }
+        // Exiting processes take a moment to be gone and reaped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            reap_orphans();
+            let procs = self.processes();
+            let diff = before.diff(&self.snapshot());
+            if (procs.is_empty() && diff.is_empty()) || std::time::Instant::now() > deadline {
+                out.extend(procs);
+                out.extend(diff);
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Live processes of this root: berth processes that name it and
+    /// anything in its cgroups.
+    pub fn processes(&self) -> Vec<String> {
+        let root = self.root.path().to_string_lossy().into_owned();
+        let parent = berth_runtime::cgroups::parent_for(&berth_store::Root::new(self.root.path()));
+        let in_cgroup = format!("/{parent}/");
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let read = |f: &str| std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
+            let cgroup = String::from_utf8_lossy(&read("cgroup")).into_owned();
+            if cmdline.contains(&root) || cgroup.contains(&in_cgroup) {
+                out.push(format!("process {pid}: {}", cmdline.trim()));
+            }
+        }
+        out
+    }
+
     /// Ids of the running containers of the root.
     pub fn container_ids(&self) -> Vec<String> {
         let out = self.ok(self.root.path(), &["container", "ls", "-aq"]);

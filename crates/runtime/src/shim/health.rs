@@ -90,7 +90,7 @@ impl Checker {
                     libc::dup2(w, 1);
                     libc::dup2(w, 2);
                 }
-                enter_and_exec(pid, config, &spec)
+                enter_and_exec(pid, config, &spec, false)
             }
             Ok(ForkResult::Parent { child }) => {
                 let now = Instant::now();

@@ -8,6 +8,7 @@
 mod health;
 mod logpump;
 mod restart;
+pub mod spare;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -21,9 +22,11 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
 pub use logpump::LogPump;
 
+use crate::cgroups::{Cgroup, detect, parent_for};
 use crate::config::{ContainerConfig, NetworkMode};
 use crate::error::{Result, RuntimeError};
 use crate::records::{ContainerDir, Records};
+use crate::spawn::{self, Prepared};
 use crate::state::{State, Status, now_rfc3339};
 
 /// Where the shim reports whether the container started (`ok` or `err …`).
@@ -60,9 +63,19 @@ struct Shim {
     health: Option<health::Checker>,
 }
 
-/// Runs the shim of container `id`; returns the process exit code.
-pub fn main(root: Root, id: &str, adopt: bool, mut ready: Ready) -> i32 {
-    match run(root, id, adopt, &mut ready) {
+/// What the monitor asks of a shim.
+pub enum Role {
+    /// Start container `id`.
+    Start(String),
+    /// Supervise container `id`, which already runs (its shim died).
+    Adopt(String),
+    /// Prepare, then wait on this pipe for the id of the container to start.
+    Spare(OwnedFd),
+}
+
+/// Runs a shim; returns the process exit code.
+pub fn main(root: Root, role: Role, mut ready: Ready) -> i32 {
+    match run(root, role, &mut ready) {
         Ok(()) => 0,
         Err(e) => {
             ready.send(&format!("err {e}"));
@@ -71,7 +84,7 @@ pub fn main(root: Root, id: &str, adopt: bool, mut ready: Ready) -> i32 {
     }
 }
 
-fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
+fn run(root: Root, role: Role, ready: &mut Ready) -> Result<()> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
@@ -91,9 +104,36 @@ fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
         nix::sys::signalfd::SfdFlags::SFD_NONBLOCK | nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
     )
     .map_err(|e| RuntimeError::Other(format!("signalfd: {e}")))?;
-    let dir = Records::new(&root).dir(id);
-    let config = dir.read_config()?;
-    let state = dir.read_state()?;
+    let (id, adopt, spare) = match role {
+        Role::Start(id) => (id, false, None),
+        Role::Adopt(id) => (id, true, None),
+        Role::Spare(order) => {
+            let spare = spare::Spare::make(&root);
+            match spare::wait_for_order(order) {
+                Some(id) => {
+                    spare::restore_priority(spare.as_ref());
+                    (id, false, spare)
+                }
+                None => {
+                    if let Some(s) = spare {
+                        s.discard();
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let dir = Records::new(&root).dir(&id);
+    let loaded = dir.read_config().and_then(|c| Ok((c, dir.read_state()?)));
+    let (config, state) = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(s) = spare {
+                s.discard();
+            }
+            return Err(e);
+        }
+    };
     let pump = LogPump::new(&dir, &config.logging);
     let mut shim = Shim {
         root,
@@ -111,7 +151,7 @@ fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
     shim.state.shim = Some(ProcessIdentity::current());
     if adopt {
         shim.adopt()?;
-    } else if let Err(e) = shim.start() {
+    } else if let Err(e) = shim.start(spare) {
         shim.state.status = Status::Exited;
         shim.state.exit_code = Some(127);
         shim.state.error = Some(e.to_string());
@@ -124,24 +164,67 @@ fn run(root: Root, id: &str, adopt: bool, ready: &mut Ready) -> Result<()> {
     shim.event_loop(&sfd)
 }
 
+/// A container process in `cg`: born there on v2, moved there on v1.
+fn place(cg: &Cgroup, new_net: bool) -> Result<Prepared> {
+    if cg.v2
+        && let Some(dir) = cg.dir("unified")
+        && let Ok(f) = std::fs::File::open(dir)
+        && let Ok(p) = spawn::prepare(new_net, Some(&f))
+    {
+        return Ok(p);
+    }
+    let p = spawn::prepare(new_net, None)?;
+    if let Err(e) = cg.add(p.pid) {
+        p.discard();
+        return Err(RuntimeError::Other(format!("cgroup: {e}")));
+    }
+    Ok(p)
+}
+
 impl Shim {
     fn save(&self) {
         let _ = self.dir.write_state(&self.state);
     }
 
-    fn start(&mut self) -> Result<()> {
+    /// Starts the container, in the process `spare` prepared if any.
+    fn start(&mut self, spare: Option<spare::Spare>) -> Result<()> {
         let _ = std::fs::remove_file(self.dir.orphan_exit());
         let config = self.config.clone();
-        let layout = crate::cgroups::detect();
-        let cg = crate::cgroups::Cgroup::create(
-            &layout,
-            &crate::cgroups::parent_for(&self.root),
-            &config.id,
-        )
-        .map_err(|e| RuntimeError::container(&config.name, format!("cgroup: {e}")))?;
+        let privileged = config.security.privileged;
+        let err = |e: String| RuntimeError::container(&config.name, format!("cgroup: {e}"));
+        let (cg, prepared) = match spare {
+            Some(s) => match s.cgroup.rename(&config.id) {
+                Ok(cg) => {
+                    if privileged && let Err(e) = cg.allow_all_devices() {
+                        s.prepared.discard();
+                        cg.remove();
+                        return Err(err(e));
+                    }
+                    (cg, s.prepared)
+                }
+                Err(e) => {
+                    s.discard();
+                    return Err(err(e));
+                }
+            },
+            None => {
+                let cg =
+                    Cgroup::create(&detect(), &parent_for(&self.root), &config.id).map_err(err)?;
+                let placed = cg
+                    .restrict_devices(privileged)
+                    .map_err(err)
+                    .and_then(|_| place(&cg, spawn::wants_new_net(&config.network)));
+                match placed {
+                    Ok(p) => (cg, p),
+                    Err(e) => {
+                        cg.remove();
+                        return Err(e);
+                    }
+                }
+            }
+        };
         let cg2 = cg.clone();
         let mut wire = |pid: i32| -> std::result::Result<(), String> {
-            cg2.add(pid).map_err(|e| format!("cgroup: {e}"))?;
             cg2.apply(&config.resources)
                 .map_err(|e| format!("resource limits: {e}"))?;
             if let NetworkMode::Bridge(atts) = &config.network
@@ -151,7 +234,7 @@ impl Shim {
             }
             Ok(())
         };
-        let spawned = match crate::spawn::spawn(&self.root, &self.config, &mut wire) {
+        let spawned = match spawn::release(&self.root, prepared, &self.config, &mut wire) {
             Ok(s) => s,
             Err(e) => {
                 cg.remove();
@@ -269,7 +352,7 @@ impl Shim {
                 self.restart_at = None;
                 if self.dir.stop_marker().exists() {
                     self.finish();
-                } else if let Err(e) = self.start() {
+                } else if let Err(e) = self.start(None) {
                     self.state.error = Some(e.to_string());
                     self.after_exit(127);
                 }
@@ -381,11 +464,8 @@ impl Shim {
     }
 
     fn finish(&mut self) {
-        let cg = crate::cgroups::Cgroup::open(
-            &crate::cgroups::detect(),
-            &crate::cgroups::parent_for(&self.root),
-            &self.config.id,
-        );
+        self.pump.flush_partial();
+        let cg = Cgroup::open(&detect(), &parent_for(&self.root), &self.config.id);
         cg.kill_all();
         cg.remove();
         let _ = std::fs::remove_file(self.dir.paused_marker());

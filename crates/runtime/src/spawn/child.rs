@@ -5,43 +5,48 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::Path;
 
 use nix::sched::{CloneFlags, setns, unshare};
-use nix::unistd::{execve, read, sethostname, setsid, write};
+use nix::unistd::{execve, sethostname, setsid, write};
 
+use super::Plan;
 use super::init;
 use super::rootfs::{self, ChildResult};
 use crate::config::{ContainerConfig, NetworkMode};
 use crate::records::ContainerDir;
 
-/// What the child needs, prepared by the shim before `clone`.
-pub struct ChildArgs<'a> {
-    pub config: &'a ContainerConfig,
-    pub dir: &'a ContainerDir,
-    pub volumes: &'a Path,
-    pub empty: &'a Path,
-    /// Read end: one byte from the shim means "namespaces are wired, go on".
-    pub sync: &'a OwnedFd,
-    /// Write end (close-on-exec): an error message, or EOF once exec worked.
-    pub errors: &'a OwnedFd,
-    /// The payload's stdin, stdout, stderr.
-    pub stdio: [RawFd; 3],
-    /// A network namespace to join (`network_mode: container:…`).
-    pub join_netns: Option<&'a OwnedFd>,
-    /// The pty slave is the controlling terminal (`tty: true`).
-    pub tty: bool,
-}
-
-/// Entry point of the cloned child. Never returns on success.
-pub fn run(a: &ChildArgs) -> isize {
-    let err = match setup(a) {
+/// Entry point of the cloned child: waits for its plan, then builds the
+/// container and execs the payload. Never returns.
+pub fn run(channel: OwnedFd) -> ! {
+    let err = match receive(&channel) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = write(a.errors, err.as_bytes());
+    let _ = write(&channel, err.as_bytes());
     // SAFETY: _exit is always safe; the child must not run the shim's code.
     unsafe { libc::_exit(127) }
+}
+
+/// The plan and its descriptors, in the order they were sent.
+struct Received {
+    plan: Plan,
+    stdio: [OwnedFd; 3],
+    netns: Option<OwnedFd>,
+}
+
+fn receive(channel: &OwnedFd) -> ChildResult<Never> {
+    let (data, fds) = super::channel::recv(channel)?;
+    if data.is_empty() {
+        // The supervisor went away (a spare that was never used): nothing to say.
+        // SAFETY: leaving the process.
+        unsafe { libc::_exit(0) }
+    }
+    let plan: Plan = serde_json::from_slice(&data).map_err(|e| format!("bad plan: {e}"))?;
+    let mut fds = fds.into_iter();
+    let mut next = || fds.next().ok_or("the plan came without its descriptors");
+    let stdio = [next()?, next()?, next()?];
+    let netns = if plan.join_netns { Some(next()?) } else { None };
+    setup(Received { plan, stdio, netns }, channel)
 }
 
 pub enum Never {}
@@ -66,27 +71,18 @@ pub(crate) fn reset_signals() {
     );
 }
 
-fn setup(a: &ChildArgs) -> ChildResult<Never> {
-    let mut b = [0u8; 1];
-    match read(a.sync, &mut b) {
-        Ok(1) => {}
-        _ => return Err("the supervisor went away before the container started".into()),
-    }
-    // Only now: the shim has moved us into the container's cgroup, which
+fn setup(r: Received, channel: &OwnedFd) -> ChildResult<Never> {
+    // Only now: the shim has placed us in the container's cgroup, which
     // becomes the root of our cgroup namespace.
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("cgroup namespace: {e}"))?;
-    if let Some(ns) = a.join_netns {
+    if let Some(ns) = &r.netns {
         setns(ns, CloneFlags::CLONE_NEWNET).map_err(|e| format!("join network namespace: {e}"))?;
     }
+    drop(r.netns);
     setsid().map_err(|e| format!("setsid: {e}"))?;
-    let c = a.config;
-    let hostname = if c.hostname.is_empty() {
-        &c.id[..12.min(c.id.len())]
-    } else {
-        c.hostname.as_str()
-    };
+    let c = &r.plan.config;
     if !matches!(c.network, NetworkMode::Host) {
-        sethostname(hostname).map_err(|e| format!("sethostname: {e}"))?;
+        sethostname(super::hostname(c)).map_err(|e| format!("sethostname: {e}"))?;
         if let Some(d) = &c.domainname {
             let cs = CString::new(d.as_str())
                 .map_err(|_| "domainname contains a NUL byte".to_string())?;
@@ -99,14 +95,14 @@ fn setup(a: &ChildArgs) -> ChildResult<Never> {
             }
         }
     }
-    if matches!(c.network, NetworkMode::None | NetworkMode::Bridge(_)) {
+    if super::wants_new_net(&c.network) {
         super::loopback::up().map_err(|e| format!("bring lo up: {e}"))?;
     }
-    rootfs::build(c, a.dir, a.volumes, a.empty)?;
-    for (k, v) in &c.sysctls {
-        let p = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&p, v).map_err(|e| format!("sysctl {k}={v}: {e}"))?;
-    }
+    let dir = ContainerDir {
+        path: r.plan.dir.clone(),
+    };
+    rootfs::build(c, &dir, &r.plan.volumes, &r.plan.empty)?;
+    super::sysctls::write(&c.sysctls)?;
     rootfs::harden(c)?;
     super::rlimits::apply(&c.ulimits)?;
     let user = super::identity::apply(c)?;
@@ -124,11 +120,12 @@ fn setup(a: &ChildArgs) -> ChildResult<Never> {
         .ok_or("no command given: the image has no Cmd or Entrypoint and none was set")?;
     let path = lookup(argv0, &env)
         .ok_or_else(|| format!("exec: \"{argv0}\": executable file not found in $PATH"))?;
-    stdio(a)?;
-    mark_cloexec(a.errors.as_raw_fd());
+    stdio(&r.stdio, c.process.tty)?;
+    drop(r.stdio);
+    mark_cloexec(channel.as_raw_fd());
     reset_signals();
     if c.init {
-        init::run(a.errors, &path, &c.process.args, &env);
+        init::run(channel, &path, &c.process.args, &env);
     }
     exec(&path, &c.process.args, &env)
 }
@@ -175,16 +172,17 @@ pub fn lookup(cmd: &str, env: &[String]) -> Option<String> {
         })
 }
 
-fn stdio(a: &ChildArgs) -> ChildResult {
-    for (i, fd) in a.stdio.iter().enumerate() {
-        if *fd != i as RawFd {
+fn stdio(fds: &[OwnedFd; 3], tty: bool) -> ChildResult {
+    for (i, fd) in fds.iter().enumerate() {
+        let fd = fd.as_raw_fd();
+        if fd != i as RawFd {
             // SAFETY: both descriptors are open in this process.
-            if unsafe { libc::dup2(*fd, i as RawFd) } < 0 {
+            if unsafe { libc::dup2(fd, i as RawFd) } < 0 {
                 return Err(format!("dup2: {}", std::io::Error::last_os_error()));
             }
         }
     }
-    if a.tty {
+    if tty {
         // SAFETY: fd 0 is the pty slave and we lead a new session.
         if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
             return Err(format!(

@@ -1,89 +1,104 @@
-//! Starting a container's process: the supervisor side. `spawn` clones the
-//! child into new namespaces, lets the caller wire it (cgroup, network) while
-//! the child waits, releases it, and returns once the payload has exec'd —
-//! or with the child's own error message.
+//! Starting a container's process: the supervisor side, in two steps.
+//!
+//! 1. [`prepare`] clones a process into new namespaces that waits for its
+//!    plan. It can be done before the container is even known: the shim of
+//!    a v1 host keeps one prepared in a spare cgroup, so that starting a
+//!    container costs no cgroup migration (an RCU grace period, ~10 ms).
+//! 2. [`release`] wires it (cgroup limits, network) while it waits, sends it
+//!    the container's plan and stdio, and returns once the payload has
+//!    exec'd — or with the child's own error message.
 
 pub(crate) mod capabilities;
+pub(crate) mod channel;
 pub(crate) mod child;
+mod devnodes;
 pub(crate) mod identity;
 mod init;
 mod loopback;
-mod rlimits;
+pub mod names;
+pub(crate) mod rlimits;
 pub mod rootfs;
+pub mod sysctls;
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use berth_store::Root;
-use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
-use nix::unistd::{Pid, pipe2, read, write};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 pub use child::lookup;
+pub use names::{default_hosts, default_resolv_conf, hostname, write_name_files};
 
 use crate::config::{ContainerConfig, NetworkMode};
 use crate::error::{Result, RuntimeError};
 use crate::records::{ContainerDir, Records};
 
-/// Default `/etc/hosts` when the caller gives none.
-pub fn default_hosts(hostname: &str) -> String {
-    format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
-    )
+/// A cloned container process waiting for its plan.
+pub struct Prepared {
+    pub pid: i32,
+    /// It has a network namespace of its own.
+    pub new_net: bool,
+    channel: OwnedFd,
 }
 
-/// Default `/etc/resolv.conf`: the host's, without loopback resolvers (which
-/// a container cannot reach), falling back to public resolvers like Docker.
-pub fn default_resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut servers = 0;
-    let mut out = String::new();
-    for l in host.lines() {
-        let t = l.trim();
-        if let Some(ip) = t.strip_prefix("nameserver") {
-            let ip = ip.trim();
-            if ip.starts_with("127.") || ip == "::1" {
-                continue;
-            }
-            servers += 1;
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    if servers == 0 {
-        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-    }
-    out
-}
-
-/// The container's hostname (its short id unless set).
-pub fn hostname(config: &ContainerConfig) -> String {
-    if config.hostname.is_empty() {
-        config.id[..12.min(config.id.len())].to_owned()
-    } else {
-        config.hostname.clone()
+impl Prepared {
+    /// Kills and reaps the waiting process.
+    pub fn discard(self) {
+        let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(self.pid), None);
     }
 }
 
-/// Writes `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` of the container.
-pub fn write_name_files(config: &ContainerConfig, dir: &ContainerDir) -> Result<()> {
-    let host = hostname(config);
-    let hosts = config.hosts.clone().unwrap_or_else(|| default_hosts(&host));
-    let resolv = match (&config.resolv_conf, &config.network) {
-        (Some(r), _) => r.clone(),
-        (None, NetworkMode::Host) => {
-            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
-        }
-        (None, _) => default_resolv_conf(),
-    };
-    berth_store::atomic_write(&dir.hosts(), hosts.as_bytes())?;
-    berth_store::atomic_write(&dir.resolv_conf(), resolv.as_bytes())?;
-    berth_store::atomic_write(&dir.hostname(), format!("{host}\n").as_bytes())?;
-    Ok(())
+/// What the child receives, with its descriptors: stdin, stdout, stderr and,
+/// when `join_netns`, the network namespace to join.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Plan {
+    pub config: ContainerConfig,
+    pub dir: PathBuf,
+    pub volumes: PathBuf,
+    pub empty: PathBuf,
+    pub join_netns: bool,
+}
+
+/// Whether a container in `network` needs a network namespace of its own.
+pub fn wants_new_net(network: &NetworkMode) -> bool {
+    matches!(network, NetworkMode::None | NetworkMode::Bridge(_))
+}
+
+/// Clones a process in new mount, pid, uts, ipc (and, with `new_net`,
+/// network) namespaces that waits for [`release`]. With `cgroup` (a cgroup
+/// v2 directory), it is born in that cgroup. Must be called from a
+/// single-threaded process.
+pub fn prepare(new_net: bool, cgroup: Option<&File>) -> Result<Prepared> {
+    let mut flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    if new_net {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    let (ours, theirs) =
+        channel::pair().map_err(|e| RuntimeError::Other(format!("socketpair: {e}")))?;
+    // SAFETY: the callers (shims) are single-threaded, and the child only
+    // runs `child::run`, which execs or _exits.
+    let pid = unsafe { channel::fork_with(flags, cgroup.map(|f| f.as_raw_fd())) }
+        .map_err(|e| RuntimeError::Other(format!("clone: {e}")))?;
+    if pid == 0 {
+        drop(ours);
+        child::run(theirs)
+    }
+    drop(theirs);
+    Ok(Prepared {
+        pid,
+        new_net,
+        channel: ours,
+    })
 }
 
 fn open_out(p: &Path, enabled: bool) -> Result<File> {
@@ -97,6 +112,22 @@ fn open_out(p: &Path, enabled: bool) -> Result<File> {
         .map_err(|e| RuntimeError::io(target, e))
 }
 
+/// `stdin_open`: a FIFO the container opens for reading and writing, so
+/// its stdin never reaches end-of-file, whatever happens to berth.
+fn open_stdin_fifo(dir: &ContainerDir) -> Result<File> {
+    let p = dir.stdin_fifo();
+    if !p.exists() {
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| RuntimeError::io(&p, e.into()))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&p)
+        .map_err(|e| RuntimeError::io(&p, e))
+}
+
 /// What the supervisor gets back.
 pub struct Spawned {
     pub pid: i32,
@@ -104,43 +135,38 @@ pub struct Spawned {
     pub pty: Option<OwnedFd>,
 }
 
-/// Starts `config`'s process. `wire` runs while the child waits in its new
-/// namespaces (join its cgroup, attach its network); an error there kills it.
-pub fn spawn(
-    root: &Root,
-    config: &ContainerConfig,
-    wire: &mut dyn FnMut(i32) -> std::result::Result<(), String>,
-) -> Result<Spawned> {
-    let records = Records::new(root);
-    let dir = records.dir(&config.id);
-    write_name_files(config, &dir)?;
-    let empty = root.containers().join(".empty");
-    Root::ensure_dir(&empty)?;
-    let volumes = root.volumes();
-    let stdin = File::open("/dev/null").map_err(|e| RuntimeError::io("/dev/null", e))?;
-    let (stdout, stderr, pty) = if config.process.tty {
+/// The container's stdio: `[stdin, stdout, stderr]` and the pty master.
+fn stdio(config: &ContainerConfig, dir: &ContainerDir) -> Result<([File; 3], Option<OwnedFd>)> {
+    if config.process.tty {
         let p = nix::pty::openpty(None, None)
             .map_err(|e| RuntimeError::container(&config.name, format!("openpty: {e}")))?;
         let slave: File = p.slave.into();
-        (
-            slave.try_clone().map_err(|e| RuntimeError::io("pty", e))?,
-            slave,
-            Some(p.master),
-        )
+        let dup = || slave.try_clone().map_err(|e| RuntimeError::io("pty", e));
+        return Ok(([dup()?, dup()?, slave], Some(p.master)));
+    }
+    let stdin = if config.process.stdin_open {
+        open_stdin_fifo(dir)?
     } else {
-        let on = config.logging.enabled();
-        (
+        File::open("/dev/null").map_err(|e| RuntimeError::io("/dev/null", e))?
+    };
+    let on = config.logging.enabled();
+    Ok((
+        [
+            stdin,
             open_out(&dir.raw("stdout"), on)?,
             open_out(&dir.raw("stderr"), on)?,
-            None,
-        )
-    };
-    let stdin_fd = if config.process.tty {
-        stdout.as_raw_fd()
-    } else {
-        stdin.as_raw_fd()
-    };
-    let join_netns = match &config.network {
+        ],
+        None,
+    ))
+}
+
+/// The network namespace the child must join, if not its own.
+fn netns_to_join(
+    records: &Records,
+    config: &ContainerConfig,
+    new_net: bool,
+) -> Result<Option<File>> {
+    let path = match &config.network {
         NetworkMode::Container(other) => {
             let st = records.dir(other).read_state()?.observed();
             let pid = st.pid.filter(|_| st.status.is_active()).ok_or_else(|| {
@@ -149,86 +175,90 @@ pub fn spawn(
                     format!("cannot join the network of container {other}: it is not running"),
                 )
             })?;
-            let p = format!("/proc/{}/ns/net", pid.pid);
-            Some(OwnedFd::from(
-                File::open(&p).map_err(|e| RuntimeError::io(&p, e))?,
-            ))
+            format!("/proc/{}/ns/net", pid.pid)
         }
-        _ => None,
+        // A process prepared with a namespace of its own goes back to ours.
+        NetworkMode::Host if new_net => "/proc/self/ns/net".to_owned(),
+        _ if !new_net && wants_new_net(&config.network) => {
+            return Err(RuntimeError::container(
+                &config.name,
+                "the prepared process has no network namespace of its own",
+            ));
+        }
+        _ => return Ok(None),
     };
-    let (sync_r, sync_w) = pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| RuntimeError::container(&config.name, format!("pipe: {e}")))?;
-    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| RuntimeError::container(&config.name, format!("pipe: {e}")))?;
-    let mut flags = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC;
-    if matches!(config.network, NetworkMode::None | NetworkMode::Bridge(_)) {
-        flags |= CloneFlags::CLONE_NEWNET;
-    }
-    let args = child::ChildArgs {
-        config,
-        dir: &dir,
-        volumes: &volumes,
-        empty: &empty,
-        sync: &sync_r,
-        errors: &err_w,
-        stdio: [stdin_fd, stdout.as_raw_fd(), stderr.as_raw_fd()],
-        join_netns: join_netns.as_ref(),
-        tty: config.process.tty,
-    };
-    let mut stack = vec![0u8; 1 << 20];
-    // SAFETY: the shim is single-threaded; the child runs `child::run`, which
-    // execs or _exits and never returns into our code.
-    let pid = unsafe {
-        nix::sched::clone(
-            Box::new(|| child::run(&args)),
-            &mut stack,
-            flags,
-            Some(Signal::SIGCHLD as i32),
-        )
-    }
-    .map_err(|e| RuntimeError::container(&config.name, format!("clone: {e}")))?;
-    drop(sync_r);
-    drop(err_w);
-    drop((stdout, stderr, stdin));
-    let fail = |msg: String| {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
+    File::open(&path)
+        .map(Some)
+        .map_err(|e| RuntimeError::io(&path, e))
+}
+
+/// Starts `config`'s process in `prepared`. `wire` runs while it waits
+/// (cgroup limits, network); an error there, or in the child, kills it.
+pub fn release(
+    root: &Root,
+    prepared: Prepared,
+    config: &ContainerConfig,
+    wire: &mut dyn FnMut(i32) -> std::result::Result<(), String>,
+) -> Result<Spawned> {
+    let fail = |p: Prepared, msg: String| {
+        p.discard();
         RuntimeError::container(&config.name, msg)
     };
-    if let Err(e) = wire(pid.as_raw()) {
-        return Err(fail(e));
+    let records = Records::new(root);
+    let dir = records.dir(&config.id);
+    let setup = (|| -> Result<_> {
+        write_name_files(config, &dir)?;
+        let empty = root.containers().join(".empty");
+        Root::ensure_dir(&empty)?;
+        crate::volumes::create_host_paths(config)?;
+        let (files, pty) = stdio(config, &dir)?;
+        let netns = netns_to_join(&records, config, prepared.new_net)?;
+        Ok((empty, files, pty, netns))
+    })();
+    let (empty, files, pty, netns) = match setup {
+        Ok(v) => v,
+        Err(e) => {
+            prepared.discard();
+            return Err(e);
+        }
+    };
+    if let Err(e) = wire(prepared.pid) {
+        return Err(fail(prepared, e));
     }
-    if write(&sync_w, &[1]).is_err() {
+    let plan = Plan {
+        config: config.clone(),
+        dir: dir.path.clone(),
+        volumes: root.volumes(),
+        empty,
+        join_netns: netns.is_some(),
+    };
+    let data = match serde_json::to_vec(&plan) {
+        Ok(d) => d,
+        Err(e) => return Err(fail(prepared, format!("plan: {e}"))),
+    };
+    let mut fds: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+    fds.extend(netns.as_ref().map(|f| f.as_raw_fd()));
+    if channel::send(&prepared.channel, &data, &fds).is_err() {
         return Err(fail(
+            prepared,
             "the container process died before it was released".into(),
         ));
     }
-    drop(sync_w);
-    let mut msg = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = read(&err_r, &mut buf) {
-        if n == 0 {
-            break;
+    drop(files);
+    // An empty answer is the close-on-exec of the child's end: it exec'd.
+    let answer = channel::recv(&prepared.channel).map(|(d, _)| d);
+    match answer {
+        Ok(msg) if msg.is_empty() => Ok(Spawned {
+            pid: prepared.pid,
+            pty,
+        }),
+        Ok(msg) => {
+            let _ = waitpid(Pid::from_raw(prepared.pid), None);
+            Err(RuntimeError::container(
+                &config.name,
+                String::from_utf8_lossy(&msg).into_owned(),
+            ))
         }
-        msg.extend_from_slice(&buf[..n]);
+        Err(e) => Err(fail(prepared, e)),
     }
-    if !msg.is_empty() {
-        let _ = waitpid(pid, None);
-        return Err(RuntimeError::container(
-            &config.name,
-            String::from_utf8_lossy(&msg).into_owned(),
-        ));
-    }
-    Ok(Spawned {
-        pid: pid.as_raw(),
-        pty,
-    })
-}
-
-/// Pid helper for callers.
-pub fn pid(p: i32) -> Pid {
-    Pid::from_raw(p)
 }

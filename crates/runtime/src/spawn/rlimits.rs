@@ -3,7 +3,7 @@
 
 use crate::config::Ulimit;
 
-fn resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+pub(crate) fn resource(name: &str) -> Option<libc::__rlimit_resource_t> {
     Some(match name {
         "core" => libc::RLIMIT_CORE,
         "cpu" => libc::RLIMIT_CPU,

@@ -5,11 +5,10 @@
 //! sent back to the supervisor.
 
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::unistd::{chdir, pivot_root};
 
 use crate::config::{ContainerConfig, MountKind};
@@ -82,14 +81,14 @@ pub fn build(
     mnt("proc", &proc_dir, Some("proc"), nosuid, None)?;
     dev(config, &root)?;
     let sys = ensure_dir(&root, "/sys")?;
-    mnt(
-        "sysfs",
-        &sys,
-        Some("sysfs"),
-        nosuid | MsFlags::MS_RDONLY,
-        None,
-    )?;
-    cgroups(&root)?;
+    // Read-only unless privileged, as Docker does.
+    let ro = if config.security.privileged {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
+    mnt("sysfs", &sys, Some("sysfs"), nosuid | ro, None)?;
+    cgroups(&root, ro)?;
     user_mounts(config, &root, volumes)?;
     name_files(config, dir, &root)?;
     let cwd = if config.process.cwd.is_empty() {
@@ -222,29 +221,9 @@ fn dev(config: &ContainerConfig, root: &Path) -> ChildResult {
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
-        let p = d.join(name);
-        ctx(
-            mknod(
-                &p,
-                SFlag::S_IFCHR,
-                Mode::from_bits_truncate(0o666),
-                makedev(major, minor),
-            ),
-            || format!("mknod /dev/{name}"),
-        )?;
-        // mknod honours the umask; the nodes must be 0666.
-        ctx(
-            fs::set_permissions(&p, fs::Permissions::from_mode(0o666)),
-            || format!("chmod /dev/{name}"),
-        )?;
+    super::devnodes::standard(&d)?;
+    if config.security.privileged {
+        super::devnodes::host(Path::new("/dev"), &d, 0)?;
     }
     for (link, target) in [
         ("fd", "/proc/self/fd"),
@@ -286,9 +265,9 @@ fn dev(config: &ContainerConfig, root: &Path) -> ChildResult {
 /// The container's view of its cgroups, read-only: cgroup2 on a v2 host, the
 /// v1 controllers on a tmpfs otherwise (the child is already in its own
 /// cgroup namespace, so it sees its own cgroup as the root).
-fn cgroups(root: &Path) -> ChildResult {
+fn cgroups(root: &Path, read_only: MsFlags) -> ChildResult {
     let target = ensure_dir(root, "/sys/fs/cgroup")?;
-    let ro = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    let ro = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | read_only;
     let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let v1: Vec<(String, String)> = mounts
         .lines()
