@@ -1,6 +1,8 @@
 //! `berth container …`: single containers, Docker-style, outside any Compose
 //! project. Handy for trying an image and for measuring the runtime alone.
 
+mod exec;
+mod flags;
 mod run;
 mod show;
 
@@ -53,6 +55,12 @@ pub enum ContainerCommand {
     Inspect { containers: Vec<String> },
     /// Fetch the logs of a container
     Logs(show::LogsArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Pause all processes within one or more containers
+    Pause { containers: Vec<String> },
+    /// Unpause all processes within one or more containers
+    Unpause { containers: Vec<String> },
 }
 
 pub fn run(g: &Global, cmd: ContainerCommand) -> anyhow::Result<i32> {
@@ -102,5 +110,8 @@ pub fn run(g: &Global, cmd: ContainerCommand) -> anyhow::Result<i32> {
         ContainerCommand::Ls(a) => show::ls(&rt, a),
         ContainerCommand::Inspect { containers } => show::inspect(&rt, &containers),
         ContainerCommand::Logs(a) => show::logs(&rt, a),
+        ContainerCommand::Exec(a) => exec::run(g, &rt, a),
+        ContainerCommand::Pause { containers } => each(&containers, &|c| rt.pause(c)),
+        ContainerCommand::Unpause { containers } => each(&containers, &|c| rt.unpause(c)),
     }
 }

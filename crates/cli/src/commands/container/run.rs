@@ -3,9 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context;
 use berth_image::ImageStore;
-use berth_runtime::{ContainerConfig, Mount, MountKind, NetworkMode, Process, Runtime};
+use berth_runtime::{
+    ContainerConfig, Mount, MountKind, NetworkMode, Process, Resources, RestartPolicy, Runtime,
+    Security,
+};
 
+use super::flags;
 use crate::global::Global;
 
 #[derive(clap::Args, Debug)]
@@ -22,12 +27,21 @@ pub struct RunArgs {
     /// Set environment variables
     #[arg(short, long = "env")]
     env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    env_file: Vec<String>,
     /// Bind mount a volume (SRC:DST[:ro]) or an anonymous volume (DST)
     #[arg(short, long = "volume")]
     volume: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:size=…,mode=…])
+    #[arg(long)]
+    tmpfs: Vec<String>,
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     user: Option<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    group_add: Vec<String>,
     /// Working directory inside the container
     #[arg(short, long)]
     workdir: Option<String>,
@@ -37,36 +51,63 @@ pub struct RunArgs {
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     init: bool,
-    /// Network mode: none or host
+    /// Network mode: none, host or container:<name|id>
     #[arg(long, default_value = "none")]
     network: String,
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     tty: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
     /// Mount the container's root filesystem as read only
     #[arg(long)]
     read_only: bool,
     /// Container host name
     #[arg(long)]
     hostname: Option<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    domainname: Option<String>,
+    /// Add Linux capabilities
     #[arg(long = "cap-add")]
     cap_add: Vec<String>,
+    /// Drop Linux capabilities
     #[arg(long = "cap-drop")]
     cap_drop: Vec<String>,
+    /// Give extended privileges to this container
     #[arg(long)]
     privileged: bool,
+    /// Security options (no-new-privileges)
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
     /// Set meta data on a container
     #[arg(short, long = "label")]
     label: Vec<String>,
     /// Memory limit (e.g. 64m)
     #[arg(short, long)]
     memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
     /// Number of CPUs
     #[arg(long)]
     cpus: Option<f64>,
-    /// Tune container pids limit
-    #[arg(long)]
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
     pids_limit: Option<i64>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    shm_size: Option<String>,
     /// Ulimit options (name=soft[:hard])
     #[arg(long)]
     ulimit: Vec<String>,
@@ -76,49 +117,58 @@ pub struct RunArgs {
     /// Restart policy (no, always, on-failure[:N], unless-stopped)
     #[arg(long, default_value = "no")]
     restart: String,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout")]
+    stop_timeout: Option<u64>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long = "health-interval")]
+    health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h)
+    #[arg(long = "health-timeout")]
+    health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    health_retries: Option<u32>,
+    /// Start period for the container to initialize (ms|s|m|h)
+    #[arg(long = "health-start-period")]
+    health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h)
+    #[arg(long = "health-start-interval")]
+    health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    no_healthcheck: bool,
+    /// Logging driver for the container (json-file, local, none)
+    #[arg(long = "log-driver")]
+    log_driver: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3)
+    #[arg(long = "log-opt")]
+    log_opt: Vec<String>,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
 
-fn mounts(specs: &[String]) -> anyhow::Result<Vec<Mount>> {
-    specs
-        .iter()
-        .map(|s| {
-            let parts: Vec<&str> = s.split(':').collect();
-            let (src, target, ro) = match parts.as_slice() {
-                [t] => (None, *t, false),
-                [s, t] => (Some(*s), *t, false),
-                [s, t, m] => (Some(*s), *t, m.split(',').any(|o| o == "ro")),
-                _ => anyhow::bail!("invalid volume specification: {s:?}"),
-            };
-            let kind = match src {
-                Some(p) if p.starts_with('/') || p.starts_with('.') => MountKind::Bind,
-                _ => MountKind::Volume,
-            };
-            let source = src.map(|p| {
-                if kind == MountKind::Bind {
-                    std::path::absolute(p)
-                        .map(|a| a.display().to_string())
-                        .unwrap_or(p.to_owned())
-                } else {
-                    p.to_owned()
-                }
-            });
-            Ok(Mount {
-                kind,
-                source,
-                target: target.to_owned(),
-                read_only: ro,
-                create_host_path: true,
-                ..Default::default()
-            })
-        })
-        .collect()
+fn network(rt: &Runtime, mode: &str) -> anyhow::Result<NetworkMode> {
+    Ok(match mode {
+        "none" => NetworkMode::None,
+        "host" => NetworkMode::Host,
+        other => match other.strip_prefix("container:") {
+            Some(c) => NetworkMode::Container(rt.resolve(c)?),
+            None => anyhow::bail!(
+                "--network {other}: single containers can use none, host or container:<name> (Compose projects get bridge networks)"
+            ),
+        },
+    })
 }
 
-pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<i32> {
-    let store = ImageStore::open(&g.root())?;
+fn config(rt: &Runtime, store: &ImageStore, a: &RunArgs) -> anyhow::Result<ContainerConfig> {
     let image = store.get(&a.image)?;
     let lower_dirs = store.layer_dirs(&image)?;
     let ic = &image.config;
@@ -134,11 +184,23 @@ pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<
     } else {
         ic.cmd.clone().unwrap_or_default()
     };
-    let mut env = ic.env.clone();
-    env.extend(a.env.iter().cloned());
-    let mut mounts = mounts(&a.volume)?;
+    // The image's variables, overridden by ours.
+    let ours = flags::environment(&a.env, &a.env_file)?;
+    let key = |kv: &str| kv.split('=').next().unwrap_or("").to_owned();
+    let mut env: Vec<String> = ic
+        .env
+        .iter()
+        .filter(|e| !ours.iter().any(|o| key(o) == key(e)))
+        .cloned()
+        .collect();
+    env.extend(ours);
+    let mut mounts = flags::volumes(&a.volume)?;
+    mounts.extend(flags::tmpfs(&a.tmpfs)?);
     for v in ic.volumes.keys() {
-        if !mounts.iter().any(|m| &m.target == v) {
+        if !mounts
+            .iter()
+            .any(|m| m.target.trim_end_matches('/') == v.trim_end_matches('/'))
+        {
             mounts.push(Mount {
                 kind: MountKind::Volume,
                 target: v.clone(),
@@ -146,13 +208,6 @@ pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<
             });
         }
     }
-    let network = match a.network.as_str() {
-        "none" => NetworkMode::None,
-        "host" => NetworkMode::Host,
-        other => anyhow::bail!(
-            "--network {other}: only none and host are available to single containers (Compose projects get bridge networks)"
-        ),
-    };
     let labels: BTreeMap<String, String> = a
         .label
         .iter()
@@ -167,7 +222,20 @@ pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<
         .name
         .clone()
         .unwrap_or_else(|| format!("berth-{}", &id[..12]));
-    let config = ContainerConfig {
+    let health = flags::Health {
+        cmd: a.health_cmd.as_deref(),
+        interval: a.health_interval.as_deref(),
+        timeout: a.health_timeout.as_deref(),
+        retries: a.health_retries,
+        start_period: a.health_start_period.as_deref(),
+        start_interval: a.health_start_interval.as_deref(),
+        none: a.no_healthcheck,
+    };
+    let stop_signal = a
+        .stop_signal
+        .clone()
+        .or_else(|| (!ic.stop_signal.is_empty()).then(|| ic.stop_signal.clone()));
+    Ok(ContainerConfig {
         id,
         name,
         labels,
@@ -179,61 +247,62 @@ pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<
             env,
             cwd: a.workdir.clone().unwrap_or_else(|| ic.working_dir.clone()),
             user: a.user.clone().unwrap_or_else(|| ic.user.clone()),
+            group_add: a.group_add.clone(),
             tty: a.tty,
-            ..Default::default()
+            stdin_open: a.interactive,
         },
         hostname: a.hostname.clone().unwrap_or_default(),
+        domainname: a.domainname.clone(),
         mounts,
-        security: berth_runtime::Security {
+        security: Security {
             privileged: a.privileged,
             cap_add: a.cap_add.clone(),
             cap_drop: a.cap_drop.clone(),
             read_only: a.read_only,
-            no_new_privileges: false,
+            no_new_privileges: flags::no_new_privileges(&a.security_opt)?,
         },
-        network,
-        restart: berth_runtime::RestartPolicy::parse(&a.restart)
-            .ok_or_else(|| anyhow::anyhow!("invalid restart policy {:?}", a.restart))?,
-        stop_signal: (!ic.stop_signal.is_empty()).then(|| ic.stop_signal.clone()),
+        network: network(rt, &a.network)?,
+        restart: RestartPolicy::parse(&a.restart).with_context(|| {
+            format!(
+                "--restart {:?}: expected no, always, unless-stopped or on-failure[:N]",
+                a.restart
+            )
+        })?,
+        stop_signal,
+        stop_grace_period: a.stop_timeout.map(|s| s as f64),
         init: a.init,
-        resources: berth_runtime::Resources {
-            memory: a
-                .memory
-                .as_deref()
-                .map(|m| {
-                    berth_spec::Bytes::parse(m)
-                        .map(|b| b.0)
-                        .ok_or_else(|| anyhow::anyhow!("--memory {m:?}: expected a size like 64m"))
-                })
-                .transpose()?,
+        shm_size: flags::size("--shm-size", a.shm_size.as_deref())?.map(|s| s as u64),
+        resources: Resources {
+            memory: flags::size("--memory", a.memory.as_deref())?,
+            memory_swap: flags::size("--memory-swap", a.memory_swap.as_deref())?,
+            memory_reservation: flags::size(
+                "--memory-reservation",
+                a.memory_reservation.as_deref(),
+            )?,
             cpus: a.cpus,
+            cpu_shares: a.cpu_shares,
+            cpuset: a.cpuset_cpus.clone(),
             pids_limit: a.pids_limit,
-            ..Default::default()
         },
-        ulimits: a
-            .ulimit
-            .iter()
-            .map(|u| {
-                let (name, v) = u
-                    .split_once('=')
-                    .ok_or_else(|| anyhow::anyhow!("--ulimit {u:?}: expected name=soft[:hard]"))?;
-                let (soft, hard) = v.split_once(':').unwrap_or((v, v));
-                Ok(berth_runtime::Ulimit {
-                    name: name.to_owned(),
-                    soft: soft.parse()?,
-                    hard: hard.parse()?,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?,
+        ulimits: flags::ulimits(&a.ulimit)?,
         sysctls: a
             .sysctl
             .iter()
-            .filter_map(|s| s.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+            .map(|s| {
+                s.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .with_context(|| format!("--sysctl {s:?}: expected name=value"))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        healthcheck: flags::healthcheck(&health, ic.healthcheck.as_ref())?,
+        logging: flags::logging(a.log_driver.as_deref(), &a.log_opt)?,
         ..Default::default()
-    };
-    let c = rt.create(config)?;
+    })
+}
+
+pub fn run(g: &Global, rt: &Runtime, a: RunArgs, start: bool) -> anyhow::Result<i32> {
+    let store = ImageStore::open(&g.root())?;
+    let c = rt.create(config(rt, &store, &a)?)?;
     if !start {
         println!("{}", c.id);
         return Ok(0);

@@ -149,17 +149,40 @@ pub fn logs(rt: &Runtime, a: LogsArgs) -> anyhow::Result<i32> {
 }
 
 /// Streams the logs of a container until it exits; returns its exit code.
+/// Wakes when the shim writes the log or records a new state, not on a timer.
 pub fn follow_until_exit(rt: &Runtime, id: &str) -> anyhow::Result<i32> {
-    let path = rt.dir(id).log();
+    use std::os::fd::AsFd;
+
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+    let dir = rt.dir(id);
+    let path = dir.log();
+    let watch = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+    if let Some(i) = &watch {
+        // The log and state.json (replaced by a rename) are in this directory.
+        let _ = i.add_watch(
+            &dir.path,
+            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO,
+        );
+    }
     let mut off = 0;
     loop {
         off = print_from(&path, off, false);
-        let st = rt.inspect(id)?.state;
-        if !st.status.is_active() {
-            let code = rt.wait(id)?;
-            print_from(&path, off, false);
-            return Ok(code);
+        if !rt.inspect(id)?.state.status.is_active() {
+            break;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        match &watch {
+            Some(i) => {
+                let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
+                // The timeout only covers a missed event.
+                let _ = poll(&mut fds, PollTimeout::from(200u16));
+                while i.read_events().is_ok_and(|e| !e.is_empty()) {}
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
     }
+    let code = rt.wait(id)?;
+    print_from(&path, off, false);
+    Ok(code)
 }
