@@ -122,10 +122,19 @@ fn restore(f: Family, batch: &str) -> Result<(), FirewallError> {
     Ok(())
 }
 
+/// What [`plan`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Input of `iptables-restore --noflush` (empty: nothing to do).
+    pub text: String,
+    /// The last network of this family goes: chains and jumps too.
+    pub removes_base: bool,
+}
+
 /// The batch that replaces the rules of `saved` whose tag satisfies
 /// `replace` by `add` (all of one family), creating our chains and jumps
 /// when network rules appear and removing them when the last go. Pure.
-pub fn plan(family: Family, saved: &str, replace: &dyn Fn(&str) -> bool, add: &[Rule]) -> String {
+pub fn plan(family: Family, saved: &str, replace: &dyn Fn(&str) -> bool, add: &[Rule]) -> Batch {
     let add: Vec<&Rule> = add.iter().filter(|r| r.family == family).collect();
     let existing = chains(saved);
     let old = tagged(saved, replace);
@@ -197,7 +206,10 @@ pub fn plan(family: Family, saved: &str, replace: &dyn Fn(&str) -> bool, add: &[
         }
         batch.push_str("COMMIT\n");
     }
-    batch
+    Batch {
+        text: batch,
+        removes_base: !want_base && base_present,
+    }
 }
 
 /// Applies [`plan`] for each of `families` under the firewall lock.
@@ -210,8 +222,12 @@ pub fn update(
     for &f in families {
         let saved = save(f)?;
         let batch = plan(f, &saved, replace, add);
-        if !batch.is_empty() {
-            restore(f, &batch)?;
+        if !batch.text.is_empty() {
+            restore(f, &batch.text)?;
+        }
+        if batch.removes_base && f == Family::V6 {
+            // No berth network of any root has IPv6 left in this namespace.
+            restore_ipv6_forwarding();
         }
     }
     Ok(())
@@ -221,6 +237,21 @@ pub fn update(
 /// change reads the rules, then writes a batch computed from them.
 /// (iptables' own xtables lock only covers the write.)
 fn lock() -> Result<berth_store::FileLock, FirewallError> {
+    let path = state_file("lock");
+    let fail = |message: String| FirewallError::Lock {
+        path: path.display().to_string(),
+        message,
+    };
+    std::fs::create_dir_all(STATE_DIR).map_err(|e| fail(e.to_string()))?;
+    berth_store::FileLock::exclusive(&path).map_err(|e| fail(e.to_string()))
+}
+
+/// Where berth keeps what it knows about a network namespace's firewall
+/// (shared by every berth root on the host).
+const STATE_DIR: &str = "/run/berth";
+
+/// `/run/berth/firewall-<netns inode>.<what>`.
+fn state_file(what: &str) -> std::path::PathBuf {
     let ns = std::fs::read_link("/proc/thread-self/ns/net")
         .map(|l| {
             l.to_string_lossy()
@@ -229,14 +260,21 @@ fn lock() -> Result<berth_store::FileLock, FirewallError> {
                 .collect::<String>()
         })
         .unwrap_or_default();
-    let dir = std::path::Path::new("/run/berth");
-    let path = dir.join(format!("firewall-{ns}.lock"));
-    let fail = |message: String| FirewallError::Lock {
-        path: path.display().to_string(),
-        message,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    berth_store::FileLock::exclusive(&path).map_err(|e| fail(e.to_string()))
+    std::path::Path::new(STATE_DIR).join(format!("firewall-{ns}.{what}"))
+}
+
+const IPV6_FORWARDING: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
+
+/// Puts IPv6 forwarding back off if berth turned it on. Unlike IPv4's,
+/// it changes what the host does (a forwarding host ignores router
+/// advertisements, and gains anycast routes), so it does not outlive
+/// berth's last IPv6 network.
+fn restore_ipv6_forwarding() {
+    let marker = state_file("ipv6-forwarding-was-off");
+    if marker.exists() {
+        let _ = std::fs::write(IPV6_FORWARDING, "0");
+        let _ = std::fs::remove_file(marker);
+    }
 }
 
 fn line(r: &Rule) -> String {
@@ -262,7 +300,12 @@ pub fn sysctls(bridge: &str, ipv6: bool) -> std::io::Result<()> {
         // The bridge is a router for its containers: never take routes or
         // addresses from their router advertisements.
         std::fs::write(format!("{conf}/accept_ra"), "0")?;
-        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+        let was = std::fs::read_to_string(IPV6_FORWARDING).unwrap_or_default();
+        if was.trim() == "0" {
+            std::fs::create_dir_all(STATE_DIR)?;
+            std::fs::write(state_file("ipv6-forwarding-was-off"), "")?;
+            std::fs::write(IPV6_FORWARDING, "1")?;
+        }
     }
     Ok(())
 }
@@ -313,7 +356,7 @@ mod tests {
     #[test]
     fn the_first_network_creates_chains_and_jumps_beside_dockers_rules() {
         let net = network_rules(Family::V4, "a", "brtha", "10.1.0.0/24", false);
-        let b = plan(Family::V4, DOCKER, &|t| t == "berth:net:a", &net);
+        let b = plan(Family::V4, DOCKER, &|t| t == "berth:net:a", &net).text;
         assert!(b.contains(":BERTH-FORWARD - [0:0]\n"), "{b}");
         assert!(b.contains(":BERTH-PREROUTING - [0:0]\n"), "{b}");
         assert!(b.contains("-I FORWARD 1 -j BERTH-FORWARD"), "{b}");
@@ -339,7 +382,9 @@ mod tests {
             false,
         ));
         let saved = saved_after(&all);
-        let b = plan(Family::V4, &saved, &|t| t == "berth:net:a", &[]);
+        let batch = plan(Family::V4, &saved, &|t| t == "berth:net:a", &[]);
+        assert!(batch.removes_base);
+        let b = batch.text;
         let deletes = b.lines().filter(|l| l.starts_with("-D ")).count();
         assert_eq!(deletes, all.len(), "{b}");
         assert_eq!(
@@ -349,7 +394,9 @@ mod tests {
         // With a second network left, only the first one's rules go.
         all.extend(network_rules(Family::V4, "b", "brthb", "10.2.0.0/24", true));
         let saved = saved_after(&all);
-        let b = plan(Family::V4, &saved, &|t| t == "berth:net:a", &[]);
+        let batch = plan(Family::V4, &saved, &|t| t == "berth:net:a", &[]);
+        assert!(!batch.removes_base);
+        let b = batch.text;
         assert!(
             b.lines()
                 .filter(|l| l.starts_with("-D "))
@@ -375,7 +422,7 @@ mod tests {
             "-A BERTH-INPUT -s 10.9.9.9/32 -j ACCEPT\n-A BERTH-INPUT ",
             1,
         );
-        let b = plan(Family::V4, &saved, &|t| t == "berth:net:a", &[]);
+        let b = plan(Family::V4, &saved, &|t| t == "berth:net:a", &[]).text;
         assert!(!b.contains("-X BERTH-INPUT"), "{b}");
         assert!(b.contains("-X BERTH-EGRESS"), "{b}");
         assert!(!b.contains("10.9.9.9"), "{b}");
@@ -384,7 +431,11 @@ mod tests {
     #[test]
     fn rules_of_the_other_family_are_left_to_its_own_batch() {
         let v6 = network_rules(Family::V6, "a", "brtha", "fd00::/64", false);
-        assert_eq!(plan(Family::V4, "", &|_| false, &v6), "");
-        assert!(plan(Family::V6, "", &|_| false, &v6).contains("-I FORWARD 1 -j BERTH-FORWARD"));
+        assert_eq!(plan(Family::V4, "", &|_| false, &v6).text, "");
+        assert!(
+            plan(Family::V6, "", &|_| false, &v6)
+                .text
+                .contains("-I FORWARD 1 -j BERTH-FORWARD")
+        );
     }
 }

@@ -89,7 +89,8 @@ pub fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
 }
 
 /// TCP and UDP servers on one port inside a container's namespace, each
-/// answering every connection or datagram with `reply`; stopped on drop.
+/// answering every connection or datagram with `reply` (where `$SOURCE`
+/// stands for the address the client came from); stopped on drop.
 pub struct Responder {
     /// Datagrams received so far (answered or not).
     pub datagrams: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -118,9 +119,10 @@ impl Responder {
         let t1 = std::thread::spawn(move || {
             while !s1.load(Ordering::Relaxed) {
                 match tcp.accept() {
-                    Ok((mut c, _)) => {
+                    Ok((mut c, from)) => {
                         let _ = c.set_nonblocking(false);
-                        let _ = c.write_all(format!("{r1}\n").as_bytes());
+                        let text = r1.replace("$SOURCE", &from.ip().to_string());
+                        let _ = c.write_all(format!("{text}\n").as_bytes());
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
                 }
@@ -131,7 +133,8 @@ impl Responder {
             while !s2.load(Ordering::Relaxed) {
                 if let Ok((_, from)) = udp.recv_from(&mut buf) {
                     count.fetch_add(1, Ordering::SeqCst);
-                    let _ = udp.send_to(r2.as_bytes(), from);
+                    let text = r2.replace("$SOURCE", &from.ip().to_string());
+                    let _ = udp.send_to(text.as_bytes(), from);
                 }
             }
         });
