@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use berth_net::attach::Attachment;
 use berth_net::dnsdb::{self, Endpoint, EndpointNetwork};
@@ -10,9 +10,10 @@ use berth_net::files;
 use berth_net::ipam::PoolRequest;
 use berth_net::network::{NetworkSpec, Networks};
 use berth_net::ports::{self, PortRequest};
-use berth_runtime::{MountKind, NetworkMode, Status};
+use berth_runtime::{MountKind, NetworkMode};
 use berth_spec::Service;
 
+use super::health::Readiness;
 use super::{Engine, labels, translate};
 use crate::desired::{network_name, service_ref};
 use crate::executor::Backend;
@@ -90,12 +91,13 @@ impl Engine {
             Some("host") => return Ok((NetworkMode::Host, vec![])),
             Some(m) if service_ref(Some(m)).is_some() => {
                 let parent = service_ref(Some(m)).unwrap();
-                let c = self
-                    .containers()
-                    .map_err(s)?
-                    .into_iter()
-                    .find(|c| c.config.labels.get(labels::SERVICE).map(String::as_str) == Some(parent) && c.state.status.is_active())
-                    .ok_or_else(|| format!("network_mode service:{parent}: no running container of service {parent}"))?;
+                // The running container of the service, else (`--no-start`)
+                // any: its namespace is joined when this one starts.
+                let mut cs = self.service_containers(parent).map_err(s)?;
+                cs.sort_by_key(|c| !c.state.status.is_active());
+                let c = cs.into_iter().next().ok_or_else(|| {
+                    format!("network_mode service:{parent}: no container of service {parent}")
+                })?;
                 return Ok((NetworkMode::Container(c.config.id), vec![]));
             }
             Some(m) if m.starts_with("container:") => {
@@ -312,7 +314,8 @@ impl Backend for Engine {
         ] {
             cfg.labels.insert(k.into(), v);
         }
-        if let Some(old) = inherit_from.and_then(|o| self.runtime.inspect(o).ok()) {
+        let inherit = inherit_from.filter(|_| !self.renew_anon_volumes);
+        if let Some(old) = inherit.and_then(|o| self.runtime.inspect(o).ok()) {
             // Recreating keeps the data of anonymous volumes (as Compose does).
             for m in cfg
                 .mounts
@@ -446,67 +449,7 @@ impl Backend for Engine {
     }
 
     fn wait_service(&self, service: &str, condition: Condition) -> R {
-        let deadline = Instant::now() + Duration::from_secs(3600);
-        loop {
-            let cs: Vec<_> = self
-                .containers()
-                .map_err(s)?
-                .into_iter()
-                .filter(|c| {
-                    c.config.labels.get(labels::SERVICE).map(String::as_str) == Some(service)
-                })
-                .collect();
-            let mut done = true;
-            for c in &cs {
-                let st = &c.state;
-                match condition {
-                    Condition::Started => {}
-                    Condition::Healthy => {
-                        if c.config.healthcheck.is_none() {
-                            return Err(format!(
-                                "dependency failed to start: container {} has no healthcheck configured",
-                                c.config.name
-                            ));
-                        }
-                        if !st.status.is_active() {
-                            return Err(format!(
-                                "dependency failed to start: container {} exited ({})",
-                                c.config.name,
-                                st.exit_code.unwrap_or(0)
-                            ));
-                        }
-                        match st.health.as_ref().map(|h| h.status.as_str()) {
-                            Some("healthy") => {}
-                            Some("unhealthy") => {
-                                return Err(format!(
-                                    "dependency failed to start: container {} is unhealthy",
-                                    c.config.name
-                                ));
-                            }
-                            _ => done = false,
-                        }
-                    }
-                    Condition::CompletedSuccessfully => {
-                        if st.status == Status::Exited {
-                            let code = st.exit_code.unwrap_or(0);
-                            if code != 0 {
-                                return Err(format!(
-                                    "service \"{service}\" didn't complete successfully: exit {code}"
-                                ));
-                            }
-                        } else {
-                            done = false;
-                        }
-                    }
-                }
-            }
-            if done {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("timed out waiting for service {service}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let deadline = self.wait_timeout.map(|t| Instant::now() + t);
+        self.wait_ready(service, Readiness::Dependency(condition), deadline)
     }
 }

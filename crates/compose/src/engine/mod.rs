@@ -4,9 +4,11 @@
 
 mod backend;
 mod build;
+pub mod health;
 mod images;
 pub mod labels;
 mod observe;
+mod sweep;
 pub mod translate;
 
 use std::collections::HashMap;
@@ -63,6 +65,11 @@ pub struct Engine {
     /// Containers created are one-off (`run`): not part of the project's
     /// converged state.
     pub oneoff: bool,
+    /// `up -V`: a recreated container gets fresh anonymous volumes instead
+    /// of the old container's.
+    pub renew_anon_volumes: bool,
+    /// `--wait-timeout`: also bounds the waits on `depends_on` conditions.
+    pub wait_timeout: Option<Duration>,
 }
 
 impl Engine {
@@ -76,6 +83,8 @@ impl Engine {
             images: HashMap::new(),
             stop_timeout: None,
             oneoff: false,
+            renew_anon_volumes: false,
+            wait_timeout: None,
         })
     }
 
@@ -97,9 +106,38 @@ impl Engine {
         ))
     }
 
+    /// The project's one-off containers (`berth run`).
+    pub fn oneoff_containers(&self) -> Result<Vec<Container>> {
+        Ok(self
+            .runtime
+            .list()?
+            .into_iter()
+            .filter(|c| {
+                observe::is_oneoff(c)
+                    && c.config.labels.get(labels::PROJECT) == Some(&self.project.name)
+            })
+            .collect())
+    }
+
     /// What exists for the project.
     pub fn observe(&self) -> Result<Observed> {
-        let containers = self.containers()?;
+        self.observe_from(self.runtime.list()?)
+    }
+
+    /// What exists for the project, after sweeping what an interrupted
+    /// command left behind (see `sweep`). Call with the project lock held.
+    pub fn observe_for_change(&self) -> Result<Observed> {
+        let mut all = self.runtime.list()?;
+        for note in self.sweep(&mut all) {
+            if std::env::var_os("BERTH_DEBUG_PLAN").is_some() {
+                eprintln!("sweep: {note}");
+            }
+        }
+        self.observe_from(all)
+    }
+
+    fn observe_from(&self, all: Vec<Container>) -> Result<Observed> {
+        let containers = observe::project_containers(all, &self.project.name);
         let nets = self.nets.list()?.into_iter().map(|n| n.name).collect();
         let vols = self
             .runtime
@@ -108,7 +146,12 @@ impl Engine {
             .into_iter()
             .map(|v| v.name)
             .collect();
-        Ok(observe::observed(&containers, nets, vols))
+        let endpoints = berth_net::dnsdb::endpoints(&self.root)
+            .map_err(berth_net::network::NetError::from)?
+            .into_iter()
+            .map(|e| e.container_id)
+            .collect();
+        Ok(observe::observed(&containers, nets, vols, &endpoints))
     }
 
     /// What the project wants, with the image ids known so far.

@@ -1,5 +1,7 @@
 //! What exists for a project, as the planner sees it.
 
+use std::collections::HashSet;
+
 use berth_runtime::{Container, Status};
 
 use super::labels;
@@ -20,11 +22,24 @@ pub fn state(s: Status) -> ContainerState {
 pub fn project_containers(all: Vec<Container>, project: &str) -> Vec<Container> {
     all.into_iter()
         .filter(|c| c.config.labels.get(labels::PROJECT).map(String::as_str) == Some(project))
-        .filter(|c| c.config.labels.get(labels::ONEOFF).map(String::as_str) != Some("True"))
+        .filter(|c| !is_oneoff(c))
         .collect()
 }
 
-pub fn observed(containers: &[Container], networks: Vec<String>, volumes: Vec<String>) -> Observed {
+/// A container of `berth run`.
+pub fn is_oneoff(c: &Container) -> bool {
+    c.config.labels.get(labels::ONEOFF).map(String::as_str) == Some("True")
+}
+
+/// `endpoints` are the ids of containers with a DNS entry: the last step of
+/// a start, so a running container attached to networks without one has not
+/// been wired up completely.
+pub fn observed(
+    containers: &[Container],
+    networks: Vec<String>,
+    volumes: Vec<String>,
+    endpoints: &HashSet<String>,
+) -> Observed {
     Observed {
         containers: containers
             .iter()
@@ -56,6 +71,12 @@ pub fn observed(containers: &[Container], networks: Vec<String>, volumes: Vec<St
                         a.iter().map(|a| a.network.clone()).collect()
                     }
                     _ => Vec::new(),
+                },
+                wired: match &c.config.network {
+                    berth_runtime::NetworkMode::Bridge(a) if !a.is_empty() => {
+                        endpoints.contains(&c.config.id)
+                    }
+                    _ => true,
                 },
             })
             .collect(),

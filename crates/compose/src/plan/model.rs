@@ -102,6 +102,10 @@ pub struct ObservedContainer {
     pub state: ContainerState,
     /// Network names the container is attached to.
     pub networks: Vec<String>,
+    /// Its published ports and DNS entry are in place. Starting a container
+    /// does these after the process runs, so a start cut short (berth
+    /// killed) leaves a running container that is not wired.
+    pub wired: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,6 +25,10 @@ struct Planner<'a> {
     /// Containers already stopped by an earlier part of the plan.
     stopped: HashMap<String, usize>,
     recreated: HashSet<String>,
+    /// Running containers whose start was cut short (see `wired`).
+    unwired: HashSet<String>,
+    /// Create nodes per service.
+    create_nodes: HashMap<String, Vec<usize>>,
 }
 
 /// Plans `up`. Services outside the scope (not named and not a dependency of
@@ -51,6 +55,8 @@ pub fn plan_up(
         gates: HashMap::new(),
         stopped: HashMap::new(),
         recreated: HashSet::new(),
+        unwired: HashSet::new(),
+        create_nodes: HashMap::new(),
     };
     let scope = p.scope();
     p.plan_networks(&scope)?;
@@ -164,7 +170,10 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// Network and volume creations a container of `svc` must wait for.
+    /// What a new container of `svc` must wait for: the creation of its
+    /// networks and volumes, and the containers whose namespaces or volumes
+    /// it shares (their start, or their creation with `--no-start`), since
+    /// creating it needs theirs to exist.
     fn infra_deps(&self, svc: &DesiredService) -> Vec<usize> {
         let nets = svc
             .networks
@@ -174,7 +183,14 @@ impl<'a> Planner<'a> {
             .volumes
             .iter()
             .filter_map(|k| self.volume_nodes.get(k.as_str()));
-        nets.chain(vols).copied().collect()
+        let mut deps: Vec<usize> = nets.chain(vols).copied().collect();
+        for p in &svc.namespace_parents {
+            match self.start_nodes.get(p) {
+                Some(starts) => deps.extend(starts),
+                None => deps.extend(self.create_nodes.get(p).into_iter().flatten()),
+            }
+        }
+        deps
     }
 
     /// Why `c` must be recreated, if it must.
@@ -289,49 +305,88 @@ impl<'a> Planner<'a> {
     }
 
     fn plan_service(&mut self, svc: &'a DesiredService) {
-        let mut containers: Vec<&ObservedContainer> = self
+        let all: Vec<&ObservedContainer> = self
             .observed
             .containers
             .iter()
             .filter(|c| c.service == svc.name)
             .collect();
-        let causes: HashMap<&str, Option<&'static str>> = containers
+        let causes: HashMap<&str, Option<&'static str>> = all
             .iter()
             .map(|c| (c.id.as_str(), self.recreate_cause(svc, c)))
             .collect();
+        let expected = |c: &ObservedContainer| container_name(&self.desired.project, svc, c.number);
+        // One container per number. A recreate cut short (berth killed) can
+        // leave the replacement, under its temporary name, beside the
+        // container it replaces: keep the up-to-date one.
+        let mut by_rank = all.clone();
+        by_rank.sort_by_key(|c| {
+            (
+                c.number,
+                causes[c.id.as_str()].is_some(),
+                c.name != expected(c),
+            )
+        });
+        let mut numbers = HashSet::new();
+        let (mut containers, duplicates): (Vec<&ObservedContainer>, Vec<&ObservedContainer>) =
+            by_rank.into_iter().partition(|c| numbers.insert(c.number));
         // Keep up-to-date containers with low numbers; scaling down removes the
         // rest (obsolete ones first, then the highest numbers).
         containers.sort_by_key(|c| (causes[c.id.as_str()].is_some(), c.number));
         let wanted = svc.replicas as usize;
         let infra = self.infra_deps(svc);
         let mut to_start: Vec<(u32, ContainerRef, Vec<usize>)> = Vec::new();
-
-        for (i, c) in containers.iter().enumerate() {
-            if i >= wanted {
-                let stop = self.stop(&svc.name, c, "scale down");
-                let op = Op::RemoveContainer {
-                    service: svc.name.clone(),
-                    number: c.number,
-                    container: existing(c),
-                    volumes: false,
-                };
-                self.plan.add(op, "scale down", &[stop]);
-                continue;
-            }
+        let mut removals = Vec::new();
+        let mut surplus: Vec<(&ObservedContainer, &str)> = duplicates
+            .iter()
+            .map(|c| (*c, "duplicate number"))
+            .collect();
+        surplus.extend(containers.iter().skip(wanted).map(|c| (*c, "scale down")));
+        for (c, cause) in surplus {
+            let stop = self.stop(&svc.name, c, cause);
+            let op = Op::RemoveContainer {
+                service: svc.name.clone(),
+                number: c.number,
+                container: existing(c),
+                volumes: false,
+            };
+            removals.push(self.plan.add(op, cause, &[stop]));
+        }
+        for c in containers.iter().take(wanted) {
             if let Some(cause) = causes[c.id.as_str()] {
                 let renamed = self.plan_recreate(svc, c, cause, &infra);
                 to_start.push((c.number, ContainerRef::Created(renamed.0), vec![renamed.1]));
                 continue;
             }
+            let mut deps = infra.clone();
+            let name = expected(c);
+            if c.name != name && c.name.ends_with(&format!("_{name}")) {
+                // The temporary name of an interrupted recreate.
+                let op = Op::RenameContainer {
+                    service: svc.name.clone(),
+                    number: c.number,
+                    container: existing(c),
+                    name,
+                };
+                deps = vec![self.plan.add(op, "interrupted recreate", &removals)];
+            }
+            let active = matches!(c.state, ContainerState::Running | ContainerState::Paused);
             if let Some(&stop) = self.stopped.get(&c.id) {
-                to_start.push((c.number, existing(c), vec![stop]));
-            } else if c.state != ContainerState::Running && c.state != ContainerState::Paused {
-                to_start.push((c.number, existing(c), infra.clone()));
+                deps.push(stop);
+                to_start.push((c.number, existing(c), deps));
+            } else if !active {
+                to_start.push((c.number, existing(c), deps));
+            } else if c.state == ContainerState::Running && !c.wired {
+                self.unwired.insert(c.id.clone());
+                to_start.push((c.number, existing(c), deps));
             }
         }
-        let first = containers.iter().map(|c| c.number).max().unwrap_or(0) + 1;
-        let missing = wanted.saturating_sub(containers.len()) as u32;
-        for number in first..first + missing {
+        // New containers take the lowest free numbers, so a scale-up cut
+        // short converges to 1..N as a complete one would.
+        let used: HashSet<u32> = containers.iter().map(|c| c.number).collect();
+        let missing = wanted.saturating_sub(containers.len());
+        let free: Vec<u32> = (1..).filter(|n| !used.contains(n)).take(missing).collect();
+        for number in free {
             let name = container_name(&self.desired.project, svc, number);
             let op = Op::CreateContainer {
                 service: svc.name.clone(),
@@ -340,6 +395,10 @@ impl<'a> Planner<'a> {
                 inherit_from: None,
             };
             let id = self.plan.add(op, "no existing container", &infra);
+            self.create_nodes
+                .entry(svc.name.clone())
+                .or_default()
+                .push(id);
             to_start.push((number, ContainerRef::Created(id), vec![id]));
         }
         if self.options.no_start {
@@ -356,13 +415,19 @@ impl<'a> Planner<'a> {
             deps.into_iter().map(|d| self.gate(d)).collect()
         };
         for (number, container, mut deps) in to_start {
+            let cause = match &container {
+                ContainerRef::Existing { id, .. } if self.unwired.contains(id) => {
+                    "ports and DNS not set up"
+                }
+                _ => "not running",
+            };
             deps.extend(&gates);
             let op = Op::StartContainer {
                 service: svc.name.clone(),
                 number,
                 container,
             };
-            let id = self.plan.add(op, "not running", &deps);
+            let id = self.plan.add(op, cause, &deps);
             self.start_nodes
                 .entry(svc.name.clone())
                 .or_default()
@@ -385,7 +450,9 @@ impl<'a> Planner<'a> {
         infra: &[usize],
     ) -> (usize, usize) {
         let restart_stops = self.stop_restart_dependents(svc);
-        let final_name = c.name.clone();
+        // The name it should have (not a temporary name left by a recreate
+        // that was cut short).
+        let final_name = container_name(&self.desired.project, svc, c.number);
         let tmp_name = format!("{}_{}", &c.id[..c.id.len().min(12)], final_name);
         let create = Op::CreateContainer {
             service: svc.name.clone(),
@@ -394,6 +461,10 @@ impl<'a> Planner<'a> {
             inherit_from: Some(c.id.clone()),
         };
         let create_id = self.plan.add(create, cause, infra);
+        self.create_nodes
+            .entry(svc.name.clone())
+            .or_default()
+            .push(create_id);
         let stop = self.stop(&svc.name, c, cause);
         self.plan.add_dep(stop, create_id);
         for s in restart_stops {

@@ -49,6 +49,7 @@ fn running(service: &str, number: u32, hash: &str) -> ObservedContainer {
         image_id: None,
         state: ContainerState::Running,
         networks: vec!["app_default".into()],
+        wired: true,
     }
 }
 
@@ -185,6 +186,45 @@ fn exited_container_is_started_again() {
     assert_eq!(
         up(&d, &o, &Options::default()),
         "[] -> #1 service:db:1, StartContainer, not running\n"
+    );
+}
+
+#[test]
+fn a_start_cut_short_is_finished() {
+    let (d, mut o) = web_db();
+    o.containers[0].wired = false;
+    assert_eq!(
+        up(&d, &o, &Options::default()),
+        "[] -> #1 service:db:1, StartContainer, ports and DNS not set up\n"
+    );
+}
+
+#[test]
+fn an_interrupted_recreate_is_completed() {
+    let (d, mut o) = web_db();
+    // Killed after creating the replacement, before removing the old one.
+    let mut replacement = running("web", 1, "hash-web");
+    replacement.id = "new00000000000000".into();
+    replacement.name = "web100000000_app-web-1".into();
+    replacement.state = ContainerState::Created;
+    o.containers[1].config_hash = "old".into();
+    o.containers.push(replacement.clone());
+    assert_eq!(
+        up(&d, &o, &Options::default()),
+        "\
+[] -> #1 service:web:1, StopContainer, duplicate number
+[1] -> #2 service:web:1, RemoveContainer, duplicate number
+[2] -> #3 service:web:1, RenameContainer, interrupted recreate
+[] -> #4 service:db, WaitService, service_healthy
+[3,4] -> #5 service:web:1, StartContainer, not running
+"
+    );
+    // Killed after removing the old one, before the rename.
+    o.containers.remove(1);
+    o.containers[1].state = ContainerState::Running;
+    assert_eq!(
+        up(&d, &o, &Options::default()),
+        "[] -> #1 service:web:1, RenameContainer, interrupted recreate\n"
     );
 }
 
