@@ -1,5 +1,6 @@
-//! Log lines of several containers on one stream, as Compose prints them:
-//! `web-1  | hello`, names padded to the widest, one colour per container.
+//! Log lines of several containers, as Compose prints them: `web-1  | hello`,
+//! names padded to one more than the widest, one colour per container;
+//! what a container wrote to stderr goes to stderr.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -23,6 +24,7 @@ pub struct LogPrinter {
     width: usize,
     colors: Mutex<HashMap<String, usize>>,
     out: Mutex<Box<dyn Write + Send>>,
+    err: Mutex<Box<dyn Write + Send>>,
 }
 
 impl LogPrinter {
@@ -32,8 +34,9 @@ impl LogPrinter {
         format: LogFormat,
         names: &[String],
         out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
     ) -> LogPrinter {
-        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) + 1;
         let colors = names
             .iter()
             .enumerate()
@@ -45,11 +48,18 @@ impl LogPrinter {
             width,
             colors: Mutex::new(colors),
             out: Mutex::new(out),
+            err: Mutex::new(err),
         }
     }
 
     pub fn stdout(style: Style, format: LogFormat, names: &[String]) -> LogPrinter {
-        LogPrinter::new(style, format, names, Box::new(std::io::stdout()))
+        LogPrinter::new(
+            style,
+            format,
+            names,
+            Box::new(std::io::stdout()),
+            Box::new(std::io::stderr()),
+        )
     }
 
     fn prefix(&self, name: &str) -> String {
@@ -66,8 +76,13 @@ impl LogPrinter {
         self.style.rotating(idx, &padded)
     }
 
-    /// One line of output (without its newline). `time` is RFC 3339.
+    /// One line of standard output (without its newline); `time` is RFC 3339.
     pub fn line(&self, name: &str, time: &str, text: &str) {
+        self.line_on(name, time, "stdout", text);
+    }
+
+    /// One line a container wrote on `stream` (`stdout` or `stderr`).
+    pub fn line_on(&self, name: &str, time: &str, stream: &str, text: &str) {
         let mut s = self.prefix(name);
         if self.format.timestamps {
             s.push_str(time);
@@ -75,7 +90,11 @@ impl LogPrinter {
         }
         s.push_str(text);
         s.push('\n');
-        let mut out = self.out.lock().unwrap();
+        let mut out = if stream == "stderr" {
+            self.err.lock().unwrap()
+        } else {
+            self.out.lock().unwrap()
+        };
         let _ = out.write_all(s.as_bytes());
         let _ = out.flush();
     }
@@ -89,7 +108,9 @@ impl LogPrinter {
             let idx = self.colors.lock().unwrap().get(name).copied().unwrap_or(0);
             format!("{}\n", self.style.rotating(idx, text))
         };
-        let _ = self.out.lock().unwrap().write_all(s.as_bytes());
+        let mut out = self.out.lock().unwrap();
+        let _ = out.write_all(s.as_bytes());
+        let _ = out.flush();
     }
 }
 
@@ -115,16 +136,21 @@ mod tests {
     fn prefixes_are_padded_like_compose() {
         let buf = Buf::default();
         let names = vec!["web-1".to_string(), "postgres-1".to_string()];
+        let err = Buf::default();
         let p = LogPrinter::new(
             Style::plain(),
             LogFormat::default(),
             &names,
             Box::new(buf.clone()),
+            Box::new(err.clone()),
         );
         p.line("web-1", "2024-01-01T00:00:00Z", "hello");
         p.line("postgres-1", "2024-01-01T00:00:00Z", "ready");
+        p.line_on("web-1", "2024-01-01T00:00:00Z", "stderr", "oops");
         let t = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(t, "web-1      | hello\npostgres-1 | ready\n");
+        assert_eq!(t, "web-1       | hello\npostgres-1  | ready\n");
+        let t = String::from_utf8(err.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(t, "web-1       | oops\n");
     }
 
     #[test]
@@ -134,7 +160,13 @@ mod tests {
             no_prefix: true,
             timestamps: true,
         };
-        let p = LogPrinter::new(Style::plain(), f, &["a-1".into()], Box::new(buf.clone()));
+        let p = LogPrinter::new(
+            Style::plain(),
+            f,
+            &["a-1".into()],
+            Box::new(buf.clone()),
+            Box::new(Buf::default()),
+        );
         p.line("a-1", "2024-01-01T00:00:00.5Z", "x");
         assert_eq!(
             String::from_utf8(buf.0.lock().unwrap().clone()).unwrap(),
@@ -151,12 +183,13 @@ mod tests {
             LogFormat::default(),
             &["a-1".into(), "b-1".into()],
             Box::new(buf.clone()),
+            Box::new(Buf::default()),
         );
         p.line("a-1", "", "x");
         p.line("b-1", "", "y");
         let t = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert!(
-            t.starts_with("\x1b[36ma-1 | \x1b[0mx\n\x1b[33mb-1 | \x1b[0my"),
+            t.starts_with("\x1b[36ma-1  | \x1b[0mx\n\x1b[33mb-1  | \x1b[0my"),
             "{t:?}"
         );
     }

@@ -4,3 +4,5 @@ pub mod human;
 pub mod logprint;
 pub mod progress;
 pub mod style;
+pub mod table;
+pub mod template;

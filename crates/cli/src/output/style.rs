@@ -45,8 +45,8 @@ impl Style {
 
     /// The colour of the n-th service in log prefixes (Compose's rotation).
     pub fn rotating(&self, n: usize, s: &str) -> String {
-        const CODES: [&str; 12] = [
-            "36", "33", "32", "35", "34", "36;1", "33;1", "32;1", "35;1", "34;1", "31", "31;1",
+        const CODES: [&str; 10] = [
+            "36", "33", "32", "35", "34", "36;1", "33;1", "32;1", "35;1", "34;1",
         ];
         self.paint(CODES[n % CODES.len()], s)
     }

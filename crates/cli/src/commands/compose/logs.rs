@@ -23,10 +23,10 @@ pub struct Args {
     /// Show timestamps
     #[arg(short, long)]
     timestamps: bool,
-    /// Show logs since timestamp (RFC 3339) or relative (e.g. 42m)
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
     #[arg(long)]
     since: Option<String>,
-    /// Show logs before a timestamp (RFC 3339) or relative (e.g. 42m)
+    /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
     #[arg(long)]
     until: Option<String>,
     /// Produce monochrome output
@@ -35,7 +35,7 @@ pub struct Args {
     /// Don't print prefix in logs
     #[arg(long)]
     no_log_prefix: bool,
-    /// Index of the container if the service has multiple replicas
+    /// index of the container if service has multiple replicas
     #[arg(long)]
     index: Option<u32>,
     services: Vec<String>,
@@ -57,16 +57,44 @@ pub fn prefix(c: &Container) -> String {
         .to_owned()
 }
 
-/// A time bound: RFC 3339, or a duration ago (`10m`, `1h30m`, `45s`).
-fn bound(s: &str) -> anyhow::Result<String> {
-    if s.contains('T') || s.contains('-') && s.len() > 8 {
-        return Ok(s.to_owned());
+/// A time bound as RFC 3339: a timestamp (RFC 3339, or Unix seconds), or a
+/// duration ago (`10m`, `1h30m`, `45s`).
+pub fn bound(s: &str) -> anyhow::Result<String> {
+    let rfc = &time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, rfc) {
+        return Ok(t.format(rfc)?);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        let t = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds_f64(secs);
+        return Ok(t.format(rfc)?);
     }
     let d = berth_spec::Duration::parse(s).ok_or_else(|| {
-        anyhow::anyhow!("invalid time {s:?}: use RFC 3339 or a duration like 10m")
+        anyhow::anyhow!(
+            "invalid value {s:?} for a time: use a timestamp (2013-01-02T13:23:37Z) or a duration (42m)"
+        )
     })?;
     let t = time::OffsetDateTime::now_utc() - d.as_std();
-    Ok(t.format(&time::format_description::well_known::Rfc3339)?)
+    Ok(t.format(rfc)?)
+}
+
+/// Compares two RFC 3339 times (both UTC, as the shim writes them).
+fn before(a: &str, b: &str) -> bool {
+    let rfc = &time::format_description::well_known::Rfc3339;
+    match (
+        time::OffsetDateTime::parse(a, rfc),
+        time::OffsetDateTime::parse(b, rfc),
+    ) {
+        (Ok(a), Ok(b)) => a < b,
+        _ => a < b,
+    }
+}
+
+/// One line of a container's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub time: String,
+    pub stream: String,
+    pub text: String,
 }
 
 /// One container's log file, read from an offset.
@@ -93,10 +121,22 @@ impl Tail {
 
     /// Complete lines written since the last call: (time, text).
     pub fn read(&mut self) -> Vec<(String, String)> {
+        self.read_lines()
+            .into_iter()
+            .map(|l| (l.time, l.text))
+            .collect()
+    }
+
+    /// Complete lines written since the last call, with their stream.
+    pub fn read_lines(&mut self) -> Vec<Line> {
         let mut out = Vec::new();
         let Ok(mut f) = std::fs::File::open(&self.path) else {
             return out;
         };
+        // A rotated log (max-size) starts again from the beginning.
+        if f.metadata().is_ok_and(|m| m.len() < self.offset) {
+            self.offset = 0;
+        }
         if f.seek(SeekFrom::Start(self.offset)).is_err() {
             return out;
         }
@@ -108,12 +148,15 @@ impl Tail {
             }
             self.offset += line.len() as u64;
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                let text = v["log"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_end_matches('\n')
-                    .to_owned();
-                out.push((v["time"].as_str().unwrap_or("").to_owned(), text));
+                out.push(Line {
+                    time: v["time"].as_str().unwrap_or("").to_owned(),
+                    stream: v["stream"].as_str().unwrap_or("stdout").to_owned(),
+                    text: v["log"]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim_end_matches('\n')
+                        .to_owned(),
+                });
             }
             line.clear();
         }
@@ -121,34 +164,35 @@ impl Tail {
     }
 }
 
+/// `--tail`: a number of lines, or `all`.
+fn tail_count(s: &str) -> anyhow::Result<Option<usize>> {
+    if s == "all" || s == "-1" {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("--tail: expected a number or \"all\", got {s:?}"))
+}
+
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let engine = super::engine(g, &[])?;
-    let mut cs = engine.containers()?;
-    cs.retain(|c| {
-        a.services.is_empty()
-            || c.config
-                .labels
-                .get(labels::SERVICE)
-                .is_some_and(|s| a.services.contains(s))
-    });
-    if let Some(i) = a.index {
-        cs.retain(|c| {
-            c.config
-                .labels
-                .get(labels::NUMBER)
-                .is_some_and(|n| *n == i.to_string())
-        });
+    for s in &a.services {
+        if !engine.project.services.contains_key(s) {
+            anyhow::bail!("no such service: {s}");
+        }
     }
+    let selected = |c: &Container| {
+        let svc = c.config.labels.get(labels::SERVICE);
+        let number = c.config.labels.get(labels::NUMBER);
+        (a.services.is_empty() || svc.is_some_and(|s| a.services.contains(s)))
+            && a.index
+                .is_none_or(|i| number.is_some_and(|n| *n == i.to_string()))
+    };
+    let mut cs: Vec<Container> = engine.containers()?.into_iter().filter(selected).collect();
     cs.sort_by(|x, y| x.config.name.cmp(&y.config.name));
     let since = a.since.as_deref().map(bound).transpose()?;
     let until = a.until.as_deref().map(bound).transpose()?;
-    let tail: Option<usize> = if a.tail == "all" {
-        None
-    } else {
-        Some(a.tail.parse().map_err(|_| {
-            anyhow::anyhow!("--tail: expected a number or \"all\", got {:?}", a.tail)
-        })?)
-    };
+    let tail = tail_count(&a.tail)?;
     let tty = std::io::stdout().is_terminal();
     let style = if a.no_color {
         Style::plain()
@@ -165,37 +209,75 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         &names,
     );
     let mut tails: Vec<Tail> = cs.iter().map(|c| Tail::new(c, &g.root(), false)).collect();
+    // What is there already, each container's share cut by --since, --until
+    // and --tail, then merged in time order.
+    let mut backlog: Vec<(String, Line)> = Vec::new();
     for t in &mut tails {
-        let mut lines = t.read();
-        lines.retain(|(time, _)| {
-            since.as_deref().is_none_or(|s| time.as_str() >= s)
-                && until.as_deref().is_none_or(|u| time.as_str() <= u)
+        let mut lines = t.read_lines();
+        lines.retain(|l| {
+            since.as_deref().is_none_or(|s| !before(&l.time, s))
+                && until.as_deref().is_none_or(|u| !before(u, &l.time))
         });
         if let Some(n) = tail {
             let skip = lines.len().saturating_sub(n);
             lines.drain(..skip);
         }
-        for (time, text) in lines {
-            printer.line(&t.name, &time, &text);
-        }
+        backlog.extend(lines.into_iter().map(|l| (t.name.clone(), l)));
     }
-    if !a.follow {
+    backlog.sort_by(|x, y| x.1.time.cmp(&y.1.time));
+    for (name, l) in &backlog {
+        printer.line_on(name, &l.time, &l.stream, &l.text);
+    }
+    if !a.follow || until.is_some() {
         return Ok(0);
     }
+    // Follow until every selected container has stopped (as Compose does).
     loop {
         std::thread::sleep(Duration::from_millis(50));
         for t in &mut tails {
-            for (time, text) in t.read() {
-                printer.line(&t.name, &time, &text);
+            for l in t.read_lines() {
+                printer.line_on(&t.name, &l.time, &l.stream, &l.text);
             }
         }
         let running = engine
             .containers()?
             .iter()
-            .any(|c| c.state.status.is_active());
+            .any(|c| selected(c) && c.state.status.is_active());
         if !running {
+            for t in &mut tails {
+                for l in t.read_lines() {
+                    printer.line_on(&t.name, &l.time, &l.stream, &l.text);
+                }
+            }
             break;
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bounds() {
+        assert_eq!(
+            bound("2024-05-01T10:00:00Z").unwrap(),
+            "2024-05-01T10:00:00Z"
+        );
+        assert_eq!(bound("0").unwrap(), "1970-01-01T00:00:00Z");
+        assert!(bound("10m").is_ok());
+        assert!(bound("soon").unwrap_err().to_string().contains("42m"));
+        assert!(before(
+            "2024-05-01T10:00:00.5Z",
+            "2024-05-01T10:00:01.000000001Z"
+        ));
+    }
+
+    #[test]
+    fn tail_values() {
+        assert_eq!(tail_count("all").unwrap(), None);
+        assert_eq!(tail_count("3").unwrap(), Some(3));
+        assert!(tail_count("x").is_err());
+    }
 }

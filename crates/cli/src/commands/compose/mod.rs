@@ -1,6 +1,7 @@
 //! The Compose commands (`up`, `down`, `ps`, `logs`, …): load the project,
 //! open the engine, plan, execute, print like `docker compose`.
 
+pub mod attach;
 pub mod build;
 pub mod cp;
 pub mod down;
@@ -123,31 +124,59 @@ fn describe(plan: &Plan, op: &Op) -> Option<(String, &'static str, &'static str)
     })
 }
 
-/// Runs `plan`, showing progress; returns the error messages.
+/// The progress lines of a `WaitService` node: one per container of the
+/// service, as Compose shows them (none for `service_started`, which the
+/// order alone satisfies).
+fn wait_lines(engine: &Engine, op: &Op) -> Vec<String> {
+    match op {
+        Op::WaitService {
+            service, condition, ..
+        } if *condition != berth_compose::plan::Condition::Started => engine
+            .service_containers(service)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| format!("Container {}", c.config.name))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Runs `plan`, showing progress; returns the error messages, in the order
+/// the operations failed.
 pub fn execute(g: &Global, engine: &Engine, plan: &Plan, p: &Progress) -> Vec<String> {
-    let on = |e: Event| match e {
-        Event::Started(n) => {
-            if let Some((id, working, _)) = describe(plan, &n.op) {
-                p.event(&id, Status::Working, working, "");
+    let on = |e: Event| {
+        let (node, status, text, msg) = match e {
+            Event::Started(n) => (n, Status::Working, None, ""),
+            Event::Done(n, _) => (n, Status::Done, None, ""),
+            Event::Failed(n, m) => (n, Status::Error, Some("Error"), m),
+            Event::Warning(n, m) => (n, Status::Warning, Some("Warning"), m),
+            Event::Skipped(_) => return,
+        };
+        let Some((id, working, done)) = describe(plan, &node.op) else {
+            return;
+        };
+        let text = text.unwrap_or(if status == Status::Working {
+            working
+        } else {
+            done
+        });
+        if matches!(node.op, Op::WaitService { .. }) {
+            for line in wait_lines(engine, &node.op) {
+                p.event(&line, status, text, msg);
             }
+            return;
         }
-        Event::Done(n, _) => {
-            if let Some((id, _, done)) = describe(plan, &n.op) {
-                p.event(&id, Status::Done, done, "");
-            }
-        }
-        Event::Failed(n, msg) => {
-            if let Some((id, _, _)) = describe(plan, &n.op) {
-                p.event(&id, Status::Error, "Error", msg);
-            }
-        }
-        Event::Warning(n, msg) => {
-            if let Some((id, _, _)) = describe(plan, &n.op) {
-                p.event(&id, Status::Warning, "Warning", msg);
-            }
-        }
-        Event::Skipped(_) => {}
+        p.event(&id, status, text, msg);
     };
     let out = executor::execute(plan, engine, parallel(g), &on);
     out.failed.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The error a command ends with when operations failed: every message,
+/// one per line (the progress view showed which resource each is about).
+pub fn summary(errors: &[String]) -> anyhow::Error {
+    match errors {
+        [one] => anyhow::anyhow!("{one}"),
+        many => anyhow::anyhow!("{} operations failed:\n  {}", many.len(), many.join("\n  ")),
+    }
 }

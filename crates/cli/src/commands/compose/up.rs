@@ -1,21 +1,22 @@
-//! `berth up`: converge, then (unless `-d`) stream logs until the
-//! containers exit or Ctrl-C stops them.
+//! `berth up`: converge the project, then (unless `-d`) stream logs until
+//! the containers exit or Ctrl-C stops them (see `attach`). Also `create`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use berth_compose::engine::{BuildMode, Engine, PullPolicy, labels};
-use berth_compose::plan::{self, Options, Recreate};
+use berth_compose::engine::health::Readiness;
+use berth_compose::engine::{BuildMode, Engine, PullPolicy};
+use berth_compose::plan::{self, Condition, Options, Recreate};
 
-use super::logs::Tail;
 use crate::global::Global;
-use crate::output::logprint::{LogFormat, LogPrinter};
-use crate::output::style::Style;
+use crate::output::progress::Status;
 
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Debug, Default, Clone)]
+// `-V` is --renew-anon-volumes here, as in Compose.
+#[command(disable_version_flag = true)]
 pub struct Args {
     /// Detached mode: run containers in the background
     #[arg(short, long)]
@@ -32,7 +33,7 @@ pub struct Args {
     /// Don't build an image, even if it's policy
     #[arg(long)]
     pub no_build: bool,
-    /// Pull image before running ("always"|"missing"|"never")
+    /// Pull image before running ("always"|"missing"|"never"|"build"; default: each service's pull_policy)
     #[arg(long)]
     pub pull: Option<String>,
     /// Recreate containers even if their configuration and image haven't changed
@@ -53,13 +54,13 @@ pub struct Args {
     /// Scale SERVICE to NUM instances (SERVICE=NUM)
     #[arg(long)]
     pub scale: Vec<String>,
-    /// Stops all containers if any container was stopped
+    /// Stops all containers if any container was stopped. Incompatible with -d
     #[arg(long)]
     pub abort_on_container_exit: bool,
-    /// Return the exit code of the selected service container
+    /// Return the exit code of the selected service container. Implies --abort-on-container-exit
     #[arg(long)]
     pub exit_code_from: Option<String>,
-    /// Shutdown timeout in seconds
+    /// Use this timeout in seconds for container shutdown when attached or when containers are already running
     #[arg(short, long)]
     pub timeout: Option<u64>,
     /// Restrict attaching to the specified services
@@ -86,6 +87,21 @@ pub struct Args {
     /// Watch source code and rebuild/refresh containers when files are updated.
     #[arg(short = 'w', long)]
     pub watch: bool,
+    /// Stops all containers if any container exited with failure. Incompatible with -d
+    #[arg(long)]
+    pub abort_on_container_failure: bool,
+    /// Recreate dependent containers. Incompatible with --no-recreate.
+    #[arg(long)]
+    pub always_recreate_deps: bool,
+    /// Recreate anonymous volumes instead of retrieving data from the previous containers
+    #[arg(short = 'V', long)]
+    pub renew_anon_volumes: bool,
+    /// Automatically attach to log output of dependent services
+    #[arg(long)]
+    pub attach_dependencies: bool,
+    /// Suppress the build output
+    #[arg(long)]
+    pub quiet_build: bool,
     pub services: Vec<String>,
 }
 
@@ -124,31 +140,101 @@ fn scale(a: &Args) -> anyhow::Result<HashMap<String, u32>> {
         .collect()
 }
 
-/// Converges the project (`up` without the attach part, also used by
-/// `create`). Returns the engine and whether everything went well.
-pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
+/// Compose's checks of flag combinations (`cmd/compose/up.go`).
+fn validate(a: &mut Args) -> anyhow::Result<()> {
+    if a.exit_code_from.is_some() && !a.abort_on_container_failure {
+        a.abort_on_container_exit = true;
+    }
+    if a.abort_on_container_exit && a.abort_on_container_failure {
+        bail!("--abort-on-container-failure cannot be combined with --abort-on-container-exit");
+    }
+    if a.wait {
+        if a.attach_dependencies || a.abort_on_container_exit || !a.attach.is_empty() {
+            bail!(
+                "--wait cannot be combined with --abort-on-container-exit, --attach or --attach-dependencies"
+            );
+        }
+        a.detach = true;
+    }
+    if a.build && a.no_build {
+        bail!("--build and --no-build are incompatible");
+    }
+    if a.detach
+        && (a.attach_dependencies
+            || a.abort_on_container_exit
+            || a.abort_on_container_failure
+            || !a.attach.is_empty())
+    {
+        bail!(
+            "--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch"
+        );
+    }
+    if a.renew_anon_volumes && a.no_recreate {
+        bail!("--no-recreate and --renew-anon-volumes are incompatible");
+    }
     if a.force_recreate && a.no_recreate {
         bail!("--force-recreate and --no-recreate are incompatible");
     }
+    if a.always_recreate_deps && a.no_recreate {
+        bail!("--always-recreate-deps and --no-recreate are incompatible");
+    }
+    if !a.attach.is_empty() && a.attach_dependencies {
+        bail!("cannot combine --attach and --attach-dependencies");
+    }
+    Ok(())
+}
+
+/// The named services and, unless `--no-deps`, what they depend on.
+fn scope(engine: &Engine, a: &Args) -> Vec<String> {
+    let services = &engine.project.services;
+    if a.services.is_empty() {
+        return services.keys().cloned().collect();
+    }
+    let mut out: Vec<String> = a.services.clone();
+    let mut i = 0;
+    while i < out.len() && !a.no_deps {
+        let svc = &services[&out[i]];
+        let parents = svc
+            .depends_on
+            .keys()
+            .cloned()
+            .chain(berth_compose::desired::namespace_parents(svc));
+        for d in parents {
+            if services.contains_key(&d) && !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Converges the project (`up` without the attach part, also used by
+/// `create` and `watch`). Returns the engine and the errors of the plan.
+pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
     let mut engine = super::engine(g, &a.services)?;
     engine.stop_timeout = a.timeout.map(Duration::from_secs);
-    for s in &a.services {
+    engine.renew_anon_volumes = a.renew_anon_volumes;
+    engine.wait_timeout = a.wait_timeout.filter(|t| *t > 0).map(Duration::from_secs);
+    for s in a.services.iter().chain(a.exit_code_from.iter()) {
         if !engine.project.services.contains_key(s) {
             bail!("no such service: {s}");
         }
     }
-    let pull =
-        match a.pull.as_deref() {
-            Some(p) => Some(PullPolicy::parse(p).ok_or_else(|| {
-                anyhow::anyhow!("--pull {p:?}: expected always, missing or never")
-            })?),
-            None => None,
-        };
-    let _lock = engine.lock()?;
-    let services: Vec<String> = engine.project.services.keys().cloned().collect();
-    if a.build && a.no_build {
-        bail!("--build and --no-build are incompatible");
+    let scale = scale(a)?;
+    for s in scale.keys() {
+        if !engine.project.services.contains_key(s) {
+            bail!("--scale: no such service: {s}");
+        }
     }
+    let pull = match a.pull.as_deref() {
+        None | Some("policy") => None,
+        Some(p) => Some(PullPolicy::parse(p).ok_or_else(|| {
+            anyhow::anyhow!("--pull {p:?}: expected always, missing, never, build or policy")
+        })?),
+    };
+    let _lock = engine.lock()?;
+    let services = scope(&engine, a);
     let mode = if a.no_build {
         BuildMode::Never
     } else if a.build {
@@ -156,9 +242,14 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
     } else {
         BuildMode::Missing
     };
-    engine.build_images(&services, mode, &|_svc, line| eprintln!("{line}"))?;
+    let quiet_build = a.quiet_build;
+    engine.build_images(&services, mode, &|_svc, line| {
+        if !quiet_build {
+            eprintln!("{line}")
+        }
+    })?;
     let tty = std::io::stderr().is_terminal();
-    let mode = if a.quiet_pull {
+    let mode = if a.quiet_pull || g.progress == "quiet" {
         berth_image::progress::ProgressMode::Quiet
     } else if tty {
         berth_image::progress::ProgressMode::Tty
@@ -170,8 +261,8 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
         pull,
         &berth_image::progress::ConsoleProgress::new(mode),
     )?;
-    let desired = engine.desired(&scale(a)?);
-    let observed = engine.observe()?;
+    let desired = engine.desired(&scale);
+    let observed = engine.observe_for_change()?;
     let opts = Options {
         services: a.services.clone(),
         recreate: if a.force_recreate {
@@ -183,16 +274,36 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
         },
         recreate_dependencies: if a.no_recreate {
             Recreate::Never
+        } else if a.always_recreate_deps {
+            Recreate::Force
         } else {
             Recreate::Diverged
         },
-        remove_orphans: a.remove_orphans,
+        remove_orphans: a.remove_orphans || env_flag("COMPOSE_REMOVE_ORPHANS"),
         no_start: a.no_start,
         no_deps: a.no_deps,
     };
     let plan = plan::plan_up(&desired, &observed, &opts)?;
-    for w in &plan.warnings {
-        eprintln!("WARN[0000] {w}");
+    if std::env::var_os("BERTH_DEBUG_PLAN").is_some() {
+        // A debugging aid: what was seen and what will be done.
+        for c in &observed.containers {
+            eprintln!(
+                "observed: {} #{} {} {:?}",
+                c.name,
+                c.number,
+                &c.id[..12],
+                c.state
+            );
+        }
+        eprint!("{plan}");
+    }
+    if !env_flag("COMPOSE_IGNORE_ORPHANS") {
+        for w in &plan.warnings {
+            eprintln!("WARN[0000] {w}");
+        }
+    }
+    if plan.is_empty() {
+        return Ok((engine, Vec::new()));
     }
     let p = super::progress(g, "Running")?;
     let errors = super::execute(g, &engine, &plan, &p);
@@ -200,20 +311,25 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
     Ok((engine, errors))
 }
 
+/// A boolean environment variable as Compose reads them (`1`, `true`…).
+fn env_flag(name: &str) -> bool {
+    std::env::var(name)
+        .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "y"))
+}
+
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let started_at = time::OffsetDateTime::now_utc();
     if a.watch && (a.detach || a.wait) {
         bail!("--watch and --detach are incompatible");
     }
+    let mut a = a;
+    validate(&mut a)?;
     let (engine, errors) = converge(g, &a)?;
     if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("Error response from daemon: {e}");
-        }
-        return Ok(1);
+        return Err(super::summary(&errors));
     }
     if a.wait {
-        return wait(&engine, &a);
+        return wait(g, &engine, &a);
     }
     if a.detach || a.no_start {
         return Ok(0);
@@ -221,179 +337,90 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     if a.watch {
         return super::watch::up_watch(g, engine, &a, started_at);
     }
-    attach(g, &engine, &a, started_at)
+    super::attach::run(g, &engine, &a, started_at)
 }
 
-/// `--wait`: every container running (healthy when it has a healthcheck);
-/// one-shot containers that exited 0 count as done.
-fn wait(engine: &Engine, a: &Args) -> anyhow::Result<i32> {
+/// What `--wait` waits for: a service that others wait on to complete
+/// successfully must complete, every other one be running (healthy when it
+/// has a healthcheck).
+fn wait_readiness(engine: &Engine, service: &str) -> Readiness {
+    let completes = engine.project.services.values().any(|s| {
+        s.depends_on
+            .get(service)
+            .is_some_and(|d| d.condition == Condition::CompletedSuccessfully.as_str())
+    });
+    if completes {
+        Readiness::Dependency(Condition::CompletedSuccessfully)
+    } else {
+        Readiness::RunningOrHealthy
+    }
+}
+
+/// `--wait`: every service of the project ready, in parallel, with one
+/// progress line per container.
+fn wait(g: &Global, engine: &Engine, a: &Args) -> anyhow::Result<i32> {
     let deadline = a
         .wait_timeout
+        .filter(|t| *t > 0)
         .map(|t| Instant::now() + Duration::from_secs(t));
-    loop {
-        let cs = engine.containers()?;
-        let mut ready = true;
-        for c in &cs {
-            let st = &c.state;
-            if !st.status.is_active() {
-                if st.exit_code.unwrap_or(0) != 0 {
-                    eprintln!(
-                        "container {} exited ({})",
-                        c.config.name,
-                        st.exit_code.unwrap_or(0)
-                    );
-                    return Ok(1);
+    let services: BTreeSet<String> = scope(engine, a).into_iter().collect();
+    let p = super::progress(g, "Running")?;
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for svc in &services {
+            let (p, errors) = (&p, &errors);
+            s.spawn(move || {
+                let names: Vec<String> = engine
+                    .service_containers(svc)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| format!("Container {}", c.config.name))
+                    .collect();
+                for n in &names {
+                    p.event(n, Status::Working, "Waiting", "");
                 }
-                continue;
-            }
-            match (
-                c.config.healthcheck.is_some(),
-                st.health.as_ref().map(|h| h.status.as_str()),
-            ) {
-                (false, _) | (true, Some("healthy")) => {}
-                (true, Some("unhealthy")) => {
-                    eprintln!("container {} is unhealthy", c.config.name);
-                    return Ok(1);
-                }
-                _ => ready = false,
-            }
-        }
-        if ready {
-            return Ok(0);
-        }
-        if deadline.is_some_and(|d| Instant::now() > d) {
-            eprintln!("timeout waiting for the project to be running|healthy");
-            return Ok(1);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn stop_all(g: &Global, engine: &Engine) -> anyhow::Result<()> {
-    // Ctrl-C stops; it does not remove.
-    super::lifecycle::stop_services(g, engine, &[])?;
-    Ok(())
-}
-
-fn attach(
-    g: &Global,
-    engine: &Engine,
-    a: &Args,
-    started_at: time::OffsetDateTime,
-) -> anyhow::Result<i32> {
-    catch_ctrl_c();
-    let attached = |svc: &str| {
-        (a.attach.is_empty() || a.attach.iter().any(|s| s == svc))
-            && !a.no_attach.iter().any(|s| s == svc)
-    };
-    let cs: Vec<_> = engine
-        .containers()?
-        .into_iter()
-        .filter(|c| {
-            c.config
-                .labels
-                .get(labels::SERVICE)
-                .is_some_and(|s| attached(s) && (a.services.is_empty() || a.services.contains(s)))
-        })
-        .collect();
-    let tty = std::io::stdout().is_terminal();
-    let style = if a.no_color {
-        Style::plain()
-    } else {
-        Style::from_flag(&g.ansi, tty)
-    };
-    let names: Vec<String> = cs.iter().map(super::logs::prefix).collect();
-    let printer = LogPrinter::stdout(
-        style,
-        LogFormat {
-            no_prefix: a.no_log_prefix,
-            timestamps: a.timestamps,
-        },
-        &names,
-    );
-    let started = started_at.format(&time::format_description::well_known::Rfc3339)?;
-    // Containers started by this `up` are shown from their first line.
-    let mut tails: Vec<(String, Tail, bool)> = cs
-        .iter()
-        .map(|c| {
-            let fresh = c
-                .state
-                .started_at
-                .as_deref()
-                .is_some_and(|s| s >= started.as_str());
-            (c.config.id.clone(), Tail::new(c, &g.root(), !fresh), false)
-        })
-        .collect();
-    let mut code = 0;
-    loop {
-        for (_, t, _) in &mut tails {
-            for (time, text) in t.read() {
-                printer.line(&t.name, &time, &text);
-            }
-        }
-        if INTERRUPTS.load(Ordering::SeqCst) > 0 {
-            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-            let forced = std::thread::spawn(|| {
-                while INTERRUPTS.load(Ordering::SeqCst) < 2 {
-                    std::thread::sleep(Duration::from_millis(50));
+                let readiness = wait_readiness(engine, svc);
+                match engine.wait_ready(svc, readiness, deadline) {
+                    Ok(()) => {
+                        let text = match readiness {
+                            Readiness::Dependency(Condition::CompletedSuccessfully) => "Exited",
+                            _ => "Healthy",
+                        };
+                        for n in &names {
+                            p.event(n, Status::Done, text, "");
+                        }
+                    }
+                    Err(e) => {
+                        for n in &names {
+                            p.event(n, Status::Error, "Error", &e);
+                        }
+                        errors.lock().unwrap().push(e);
+                    }
                 }
             });
-            let mut e = super::engine(g, &[])?;
-            e.stop_timeout = a.timeout.map(Duration::from_secs);
-            if forced.is_finished() {
-                e.stop_timeout = Some(Duration::ZERO);
-            }
-            stop_all(g, &e)?;
-            return Ok(130);
         }
-        let mut all_done = true;
-        for (id, t, reported) in &mut tails {
-            let Ok(c) = engine.runtime.inspect(id) else {
-                continue;
-            };
-            if c.state.status.is_active() {
-                all_done = false;
-                continue;
-            }
-            if !*reported {
-                *reported = true;
-                for (time, text) in t.read() {
-                    printer.line(&t.name, &time, &text);
-                }
-                let exit = c.state.exit_code.unwrap_or(0);
-                printer.status(&t.name, &format!("{} exited with code {exit}", t.name));
-                let svc = c
-                    .config
-                    .labels
-                    .get(labels::SERVICE)
-                    .cloned()
-                    .unwrap_or_default();
-                if a.exit_code_from.as_deref() == Some(svc.as_str()) {
-                    code = exit;
-                }
-                if a.abort_on_container_exit || a.exit_code_from.is_some() {
-                    if a.exit_code_from.is_none() {
-                        code = exit;
-                    }
-                    eprintln!("Aborting on container exit...");
-                    stop_all(g, engine)?;
-                    return Ok(code);
-                }
-            }
-        }
-        if all_done {
-            return Ok(code);
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    });
+    p.finish();
+    let errors = errors.into_inner().unwrap();
+    if errors.is_empty() {
+        return Ok(0);
     }
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        bail!(
+            "application not healthy after {}s",
+            a.wait_timeout.unwrap_or(0)
+        );
+    }
+    Err(super::summary(&errors))
 }
 
 /// `berth create`: like `up --no-start`.
 pub fn create(g: &Global, mut a: Args) -> anyhow::Result<i32> {
     a.no_start = true;
+    validate(&mut a)?;
     let (_engine, errors) = converge(g, &a)?;
-    for e in &errors {
-        eprintln!("Error response from daemon: {e}");
+    if !errors.is_empty() {
+        return Err(super::summary(&errors));
     }
-    Ok(if errors.is_empty() { 0 } else { 1 })
+    Ok(0)
 }
