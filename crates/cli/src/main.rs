@@ -46,11 +46,11 @@ enum Command {
     /// Creates containers for a service
     Create(Box<commands::compose::up::Args>),
     /// Start services
-    Start(commands::compose::lifecycle::Services),
+    Start(commands::compose::lifecycle::StartArgs),
     /// Stop services
     Stop(commands::compose::lifecycle::StopArgs),
     /// Restart service containers
-    Restart(commands::compose::lifecycle::StopArgs),
+    Restart(commands::compose::lifecycle::RestartArgs),
     /// Force stop service containers
     Kill(commands::compose::lifecycle::KillArgs),
     /// Removes stopped service containers
@@ -74,7 +74,7 @@ enum Command {
     /// List images used by the created containers
     Images(commands::compose::info::ImagesArgs),
     /// Receive real time events from containers
-    Events(commands::compose::info::EventsArgs),
+    Events(commands::compose::events::EventsArgs),
     /// Copy files/folders between a service container and the local filesystem
     Cp(commands::compose::cp::Args),
     /// Show the berth version information
@@ -138,7 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Top { services } => commands::compose::info::top(g, services),
         Command::Ls(a) => commands::compose::info::ls(g, a),
         Command::Images(a) => commands::compose::info::images(g, a),
-        Command::Events(a) => commands::compose::info::events(g, a),
+        Command::Events(a) => commands::compose::events::events(g, a),
         Command::Cp(a) => commands::compose::cp::run(g, a),
         Command::Version(a) => commands::compose::info::version(a),
         Command::Watch(a) => commands::compose::watch::run(g, a),

@@ -34,6 +34,32 @@ pub fn ago(rfc3339: &str) -> String {
     format!("{} ago", duration(since(rfc3339)))
 }
 
+/// Docker's `HumanSizeWithPrecision(n, 3)`: decimal units, three
+/// significant digits (`1.98MB`, `12.3kB`, `512B`).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    };
+    format!("{s}{}", UNITS[i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +71,8 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(90)), "About a minute");
         assert_eq!(duration(Duration::from_secs(600)), "10 minutes");
         assert_eq!(duration(Duration::from_secs(3 * 86_400)), "3 days");
+        assert_eq!(size(1_980_000), "1.98MB");
+        assert_eq!(size(12_345), "12.3kB");
+        assert_eq!(size(512), "512B");
     }
 }

@@ -54,6 +54,7 @@ impl Status {
     }
 }
 
+#[derive(Clone)]
 struct Task {
     id: String,
     status: Status,
@@ -193,62 +194,107 @@ impl Progress {
     }
 
     fn draw(&self, st: &mut State) {
-        let width = terminal_width();
-        let done = st
-            .tasks
-            .iter()
-            .filter(|t| t.status != Status::Working)
-            .count();
+        let (height, width) = terminal_size();
+        let frame = render(
+            &self.style,
+            &self.operation,
+            &st.tasks,
+            st.frame,
+            Instant::now(),
+            (height, width),
+        );
         let mut buf = String::new();
         if st.drawn > 0 {
             buf.push_str(&format!("\x1b[{}A", st.drawn));
         }
-        let head = format!("[+] {} {}/{}", self.operation, done, st.tasks.len());
-        buf.push_str(&format!("\x1b[2K{}\n", self.style.blue(&head)));
-        let id_width = st
-            .tasks
-            .iter()
-            .map(|t| t.id.chars().count())
-            .max()
-            .unwrap_or(0);
-        let now = Instant::now();
-        for t in &st.tasks {
-            let mark = match t.status {
-                Status::Working => self.style.blue(SPINNER[st.frame % SPINNER.len()]),
-                Status::Done => self.style.green("✔"),
-                Status::Warning => self.style.yellow("!"),
-                Status::Error => self.style.red("✘"),
-            };
-            let text = match t.status {
-                Status::Error => self.style.red(&t.text),
-                Status::Warning => self.style.yellow(&t.text),
-                Status::Done => self.style.green(&t.text),
-                Status::Working => t.text.clone(),
-            };
-            let secs = t.end.unwrap_or(now).duration_since(t.start).as_secs_f64();
-            let timer = format!("{secs:.1}s");
-            let left = format!(" {mark} {:<id_width$} {text} {}", t.id, t.details);
-            let visible = 4 + id_width + t.text.chars().count() + 1 + t.details.chars().count();
-            let pad = width.saturating_sub(visible + timer.len() + 1).max(1);
-            buf.push_str(&format!(
-                "\x1b[2K{left}{}{} \n",
-                " ".repeat(pad),
-                self.style.blue(&timer)
-            ));
+        let lines = frame.len();
+        for l in frame {
+            buf.push_str("\x1b[2K");
+            buf.push_str(&l);
+            buf.push('\n');
         }
-        st.drawn = st.tasks.len() + 1;
+        // Lines of a longer previous frame are blanked.
+        for _ in lines..st.drawn {
+            buf.push_str("\x1b[2K\n");
+        }
+        st.drawn = lines.max(st.drawn);
         let mut out = self.out.lock().unwrap();
         let _ = out.write_all(buf.as_bytes());
         let _ = out.flush();
     }
 }
 
-fn terminal_width() -> usize {
+/// One frame of the TTY view: the header, one line per task (as many as
+/// the terminal has rows for, then `... N more`), each fitted to `width`
+/// with its timer at the right edge.
+fn render(
+    style: &Style,
+    operation: &str,
+    tasks: &[Task],
+    frame: usize,
+    now: Instant,
+    (height, width): (usize, usize),
+) -> Vec<String> {
+    let done = tasks.iter().filter(|t| t.status != Status::Working).count();
+    let mut out = vec![style.blue(&format!("[+] {operation} {done}/{}", tasks.len()))];
+    let rows = height.saturating_sub(2).max(1);
+    let (shown, more) = if tasks.len() > rows {
+        (&tasks[..rows - 1], tasks.len() - (rows - 1))
+    } else {
+        (tasks, 0)
+    };
+    let id_width = shown
+        .iter()
+        .map(|t| t.id.chars().count())
+        .max()
+        .unwrap_or(0);
+    for t in shown {
+        let mark = match t.status {
+            Status::Working => style.blue(SPINNER[frame % SPINNER.len()]),
+            Status::Done => style.green("✔"),
+            Status::Warning => style.yellow("!"),
+            Status::Error => style.red("✘"),
+        };
+        let text = match t.status {
+            Status::Error => style.red(&t.text),
+            Status::Warning => style.yellow(&t.text),
+            Status::Done => style.green(&t.text),
+            Status::Working => t.text.clone(),
+        };
+        let secs = t.end.unwrap_or(now).duration_since(t.start).as_secs_f64();
+        let timer = format!("{secs:.1}s");
+        // " ✔ ID TEXT " then the details, cut to what fits before the
+        // timer (at least one space, and one after it).
+        let fixed = 5 + id_width + t.text.chars().count();
+        let room = width.saturating_sub(fixed + timer.len() + 2);
+        let details: String = if t.details.chars().count() > room {
+            let keep = room.saturating_sub(1);
+            t.details.chars().take(keep).collect::<String>() + if room > 0 { "…" } else { "" }
+        } else {
+            t.details.clone()
+        };
+        let visible = fixed + details.chars().count();
+        let pad = width.saturating_sub(visible + timer.len() + 1).max(1);
+        out.push(format!(
+            " {mark} {:<id_width$} {text} {details}{}{} ",
+            t.id,
+            " ".repeat(pad),
+            style.blue(&timer)
+        ));
+    }
+    if more > 0 {
+        out.push(format!(" ... {more} more"));
+    }
+    out
+}
+
+/// (rows, columns) of the terminal on stderr, 24×80 when unknown.
+fn terminal_size() -> (usize, usize) {
     console::Term::stderr()
         .size_checked()
-        .map(|(_, w)| w as usize)
-        .filter(|w| *w > 20)
-        .unwrap_or(80)
+        .map(|(h, w)| (h as usize, w as usize))
+        .filter(|(h, w)| *w > 20 && *h > 2)
+        .unwrap_or((24, 80))
 }
 
 #[cfg(test)]
@@ -316,6 +362,39 @@ mod tests {
             text.contains("\x1b[2A"),
             "moves back over the previous frame: {text:?}"
         );
+    }
+
+    #[test]
+    fn tty_view_fits_the_terminal() {
+        let now = Instant::now();
+        let tasks: Vec<Task> = (0..30)
+            .map(|i| Task {
+                id: format!("Container app-s{i}-1"),
+                status: Status::Done,
+                text: "Started".into(),
+                details: String::new(),
+                start: now,
+                end: Some(now),
+            })
+            .collect();
+        let frame = render(&Style::plain(), "Running", &tasks, 0, now, (10, 60));
+        assert_eq!(frame.len(), 9, "{frame:#?}");
+        assert_eq!(frame[0], "[+] Running 30/30");
+        assert_eq!(frame[8], " ... 23 more");
+        assert!(
+            frame[1].starts_with(" ✔ Container app-s0-1 Started"),
+            "{}",
+            frame[1]
+        );
+        assert!(frame[1].ends_with("0.0s "), "{}", frame[1]);
+        assert_eq!(frame[1].chars().count(), 60, "{}", frame[1]);
+        let mut long = tasks[0].clone();
+        long.status = Status::Error;
+        long.text = "Error".into();
+        long.details = "x".repeat(200);
+        let frame = render(&Style::plain(), "Running", &[long], 0, now, (10, 60));
+        assert!(frame[1].chars().count() <= 60, "{}", frame[1]);
+        assert!(frame[1].contains('…'), "{}", frame[1]);
     }
 
     #[test]

@@ -1,14 +1,14 @@
-//! `port`, `top`, `ls`, `images`, `version`, `events`.
+//! `port`, `top`, `ls`, `images`, `version`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Duration;
 
 use berth_compose::engine::labels;
 use berth_runtime::Runtime;
 use serde_json::json;
 
 use crate::global::Global;
+use crate::output::{human, table};
 
 #[derive(clap::Args, Debug)]
 pub struct PortArgs {
@@ -137,12 +137,30 @@ pub struct LsArgs {
     /// Only display project names
     #[arg(short, long)]
     quiet: bool,
-    /// Format the output: table or json
+    /// Format the output. Values: [table | json]
     #[arg(long, default_value = "table")]
     format: String,
+    /// Filter output based on conditions provided (name=NAME)
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
+/// Compose's project status: `running(2), exited(1)`.
+fn combined_status(st: &BTreeMap<String, usize>) -> String {
+    st.iter()
+        .map(|(k, n)| format!("{k}({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn ls(g: &Global, a: LsArgs) -> anyhow::Result<i32> {
+    let mut names: Vec<String> = Vec::new();
+    for f in &a.filter {
+        match f.split_once('=') {
+            Some(("name", v)) => names.push(v.to_owned()),
+            _ => anyhow::bail!("invalid filter {f:?}: supported filters: name=NAME"),
+        }
+    }
     let rt = Runtime::open(&g.root());
     // project → (status → count, config files)
     let mut projects: BTreeMap<String, (BTreeMap<String, usize>, String)> = BTreeMap::new();
@@ -150,6 +168,9 @@ pub fn ls(g: &Global, a: LsArgs) -> anyhow::Result<i32> {
         let Some(p) = c.config.labels.get(labels::PROJECT) else {
             continue;
         };
+        if c.config.labels.get(labels::ONEOFF).map(String::as_str) == Some("True") {
+            continue;
+        }
         let e = projects.entry(p.clone()).or_default();
         *e.0.entry(c.state.status.as_str().to_owned()).or_default() += 1;
         e.1 = c
@@ -159,37 +180,37 @@ pub fn ls(g: &Global, a: LsArgs) -> anyhow::Result<i32> {
             .cloned()
             .unwrap_or_default();
     }
-    projects.retain(|_, (st, _)| a.all || st.contains_key("running"));
-    let status = |st: &BTreeMap<String, usize>| {
-        st.iter()
-            .map(|(k, n)| format!("{k}({n})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    projects.retain(|name, (st, _)| {
+        (a.all || st.contains_key("running"))
+            && (names.is_empty() || names.iter().any(|n| name.contains(n.as_str())))
+    });
     let mut out = std::io::stdout().lock();
     if a.quiet {
         for p in projects.keys() {
             writeln!(out, "{p}")?;
         }
-    } else if a.format == "json" {
-        let v: Vec<_> = projects
-            .iter()
-            .map(|(n, (st, f))| json!({"Name": n, "Status": status(st), "ConfigFiles": f}))
-            .collect();
-        writeln!(out, "{}", serde_json::to_string(&v)?)?;
-    } else {
-        let w = projects.keys().map(|k| k.len()).max().unwrap_or(4).max(4) + 3;
-        let sw = projects
-            .values()
-            .map(|(st, _)| status(st).len())
-            .max()
-            .unwrap_or(6)
-            .max(6)
-            + 3;
-        writeln!(out, "{:<w$}{:<sw$}CONFIG FILES", "NAME", "STATUS")?;
-        for (n, (st, f)) in &projects {
-            writeln!(out, "{:<w$}{:<sw$}{}", n, status(st), f)?;
+        return Ok(0);
+    }
+    match a.format.as_str() {
+        "json" => {
+            let v: Vec<_> = projects
+                .iter()
+                .map(|(n, (st, f))| json!({"Name": n, "Status": combined_status(st), "ConfigFiles": f}))
+                .collect();
+            writeln!(out, "{}", serde_json::to_string(&v)?)?;
         }
+        "table" | "" => {
+            let rows: Vec<Vec<String>> = projects
+                .iter()
+                .map(|(n, (st, f))| vec![n.clone(), combined_status(st), f.clone()])
+                .collect();
+            write!(
+                out,
+                "{}",
+                table::render(&["NAME", "STATUS", "CONFIG FILES"], &rows)
+            )?;
+        }
+        other => anyhow::bail!("--format {other:?}: expected table or json"),
     }
     Ok(0)
 }
@@ -199,7 +220,7 @@ pub struct ImagesArgs {
     /// Only display IDs
     #[arg(short, long)]
     quiet: bool,
-    /// Format the output: table or json
+    /// Format the output. Values: [table | json]
     #[arg(long, default_value = "table")]
     format: String,
     services: Vec<String>,
@@ -207,6 +228,16 @@ pub struct ImagesArgs {
 
 pub fn images(g: &Global, a: ImagesArgs) -> anyhow::Result<i32> {
     let engine = super::engine(g, &[])?;
+    super::lifecycle::check_services(&engine, &a.services)?;
+    struct Row {
+        container: String,
+        repo: String,
+        tag: String,
+        platform: String,
+        id: String,
+        size: u64,
+        created: Option<String>,
+    }
     let mut rows = Vec::new();
     for c in engine.containers()? {
         if !a.services.is_empty()
@@ -228,42 +259,84 @@ pub fn images(g: &Global, a: ImagesArgs) -> anyhow::Result<i32> {
             Some((r, t)) => (r.to_owned(), t.to_owned()),
             None => (c.config.image.clone(), "latest".to_owned()),
         };
-        let id = c
-            .config
-            .image_id
-            .trim_start_matches("sha256:")
+        rows.push(Row {
+            container: c.config.name.clone(),
+            repo,
+            tag,
+            platform: img
+                .as_ref()
+                .map(|i| match &i.variant {
+                    Some(v) => format!("{}/{}/{v}", i.os, i.architecture),
+                    None => format!("{}/{}", i.os, i.architecture),
+                })
+                .unwrap_or_default(),
+            id: c.config.image_id.clone(),
+            size: img.as_ref().map(|i| i.size).unwrap_or(0),
+            created: img.and_then(|i| i.created),
+        });
+    }
+    rows.sort_by(|x, y| x.container.cmp(&y.container));
+    let short = |id: &str| {
+        id.trim_start_matches("sha256:")
             .chars()
             .take(12)
-            .collect::<String>();
-        let size = img.map(|i| i.size).unwrap_or(0);
-        rows.push((c.config.name.clone(), repo, tag, id, size));
-    }
-    rows.sort();
+            .collect::<String>()
+    };
     let mut out = std::io::stdout().lock();
     if a.quiet {
-        for r in &rows {
-            writeln!(out, "{}", r.3)?;
+        let mut ids: Vec<String> = rows.iter().map(|r| short(&r.id)).collect();
+        ids.dedup();
+        for id in ids {
+            writeln!(out, "{id}")?;
         }
-    } else if a.format == "json" {
-        let v: Vec<_> = rows.iter().map(|r| json!({"ContainerName": r.0, "Repository": r.1, "Tag": r.2, "ID": r.3, "Size": r.4})).collect();
-        writeln!(out, "{}", serde_json::to_string(&v)?)?;
-    } else {
-        writeln!(
-            out,
-            "{:<24}{:<40}{:<10}{:<15}SIZE",
-            "CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"
-        )?;
-        for r in rows {
-            writeln!(
+        return Ok(0);
+    }
+    match a.format.as_str() {
+        "json" => {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    json!({"ID": r.id, "ContainerName": r.container, "Repository": r.repo, "Tag": r.tag, "Platform": r.platform, "Size": r.size, "Created": r.created})
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string(&v)?)?;
+        }
+        "table" | "" => {
+            let table_rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.container.clone(),
+                        r.repo.clone(),
+                        r.tag.clone(),
+                        r.platform.clone(),
+                        short(&r.id),
+                        human::size(r.size),
+                        r.created
+                            .as_deref()
+                            .map(human::ago)
+                            .unwrap_or_else(|| "N/A".into()),
+                    ]
+                })
+                .collect();
+            write!(
                 out,
-                "{:<24}{:<40}{:<10}{:<15}{:.1}MB",
-                r.0,
-                r.1,
-                r.2,
-                r.3,
-                r.4 as f64 / 1e6
+                "{}",
+                table::render(
+                    &[
+                        "CONTAINER",
+                        "REPOSITORY",
+                        "TAG",
+                        "PLATFORM",
+                        "IMAGE ID",
+                        "SIZE",
+                        "CREATED"
+                    ],
+                    &table_rows
+                )
             )?;
         }
+        other => anyhow::bail!("--format {other:?}: expected table or json"),
     }
     Ok(0)
 }
@@ -283,98 +356,9 @@ pub fn version(a: VersionArgs) -> anyhow::Result<i32> {
     if a.short {
         println!("{v}");
     } else if a.format == "json" {
-        println!("{}", json!({"version": v}));
+        println!("{}", json!({"version": format!("v{v}")}));
     } else {
         println!("berth version v{v}");
     }
     Ok(0)
-}
-
-#[derive(clap::Args, Debug)]
-pub struct EventsArgs {
-    /// Output events as a stream of json objects
-    #[arg(long)]
-    json: bool,
-    services: Vec<String>,
-}
-
-/// Streams container events (create, start, die, destroy, health_status…)
-/// as the state files change.
-pub fn events(g: &Global, a: EventsArgs) -> anyhow::Result<i32> {
-    let engine = super::engine(g, &[])?;
-    let mut last: BTreeMap<String, (String, String, String)> = BTreeMap::new();
-    let mut first = true;
-    loop {
-        let mut now: BTreeMap<String, (String, String, String)> = BTreeMap::new();
-        for c in engine.containers()? {
-            let svc = c
-                .config
-                .labels
-                .get(labels::SERVICE)
-                .cloned()
-                .unwrap_or_default();
-            if !a.services.is_empty() && !a.services.contains(&svc) {
-                continue;
-            }
-            let health = c
-                .state
-                .health
-                .as_ref()
-                .map(|h| h.status.clone())
-                .unwrap_or_default();
-            now.insert(
-                c.config.id.clone(),
-                (
-                    c.config.name.clone(),
-                    c.state.status.as_str().to_owned(),
-                    health,
-                ),
-            );
-        }
-        if !first {
-            let emit = |id: &str, name: &str, action: &str| {
-                let t = time::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                if a.json {
-                    println!(
-                        "{}",
-                        json!({"time": t, "type": "container", "action": action, "id": id, "service": name})
-                    );
-                } else {
-                    println!("{t} container {action} {id} (name={name})");
-                }
-                let _ = std::io::stdout().flush();
-            };
-            for (id, (name, st, h)) in &now {
-                match last.get(id) {
-                    None => emit(id, name, "create"),
-                    Some((_, old, oh)) => {
-                        if old != st {
-                            let action = match st.as_str() {
-                                "running" if old == "paused" => "unpause",
-                                "running" => "start",
-                                "paused" => "pause",
-                                "exited" => "die",
-                                "restarting" => "restart",
-                                other => other,
-                            };
-                            emit(id, name, action);
-                        }
-                        if oh != h && !h.is_empty() {
-                            emit(id, name, &format!("health_status: {h}"));
-                        }
-                    }
-                }
-            }
-            for (id, (name, _, _)) in &last {
-                if !now.contains_key(id) {
-                    emit(id, name, "destroy");
-                }
-            }
-        }
-        first = false;
-        last = now;
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

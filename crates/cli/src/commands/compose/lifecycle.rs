@@ -1,15 +1,18 @@
-//! `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause`, `wait`.
+//! `start`, `stop`, `restart`, `kill`, `pause`, `unpause`, `wait`: the
+//! existing containers of a project, in dependency order, with Compose's
+//! progress lines.
 
-use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal, Write};
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
+use berth_compose::engine::health::Readiness;
 use berth_compose::engine::{Engine, labels};
 use berth_compose::executor::Backend;
-use berth_compose::plan::{self, DownOptions, Op};
+use berth_compose::plan::{self, ContainerRef, DownOptions, Op, Options, Recreate};
 use berth_runtime::{Container, Status};
 
 use crate::global::Global;
+use crate::output::progress::Status as Progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Services {
@@ -17,10 +20,32 @@ pub struct Services {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct StartArgs {
+    /// Wait for services to be running|healthy
+    #[arg(long)]
+    wait: bool,
+    /// Maximum duration in seconds to wait for the project to be running|healthy
+    #[arg(long)]
+    wait_timeout: Option<u64>,
+    services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct StopArgs {
     /// Specify a shutdown timeout in seconds
     #[arg(short, long)]
     timeout: Option<u64>,
+    services: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RestartArgs {
+    /// Specify a shutdown timeout in seconds
+    #[arg(short, long)]
+    timeout: Option<u64>,
+    /// Don't restart dependent services
+    #[arg(long)]
+    no_deps: bool,
     services: Vec<String>,
 }
 
@@ -35,21 +60,7 @@ pub struct KillArgs {
     services: Vec<String>,
 }
 
-#[derive(clap::Args, Debug)]
-pub struct RmArgs {
-    /// Don't ask to confirm removal
-    #[arg(short, long)]
-    force: bool,
-    /// Stop the containers, if required, before removing
-    #[arg(short, long)]
-    stop: bool,
-    /// Remove any anonymous volumes attached to containers
-    #[arg(short, long)]
-    volumes: bool,
-    services: Vec<String>,
-}
-
-fn service_of(c: &Container) -> String {
+pub fn service_of(c: &Container) -> String {
     c.config
         .labels
         .get(labels::SERVICE)
@@ -57,12 +68,19 @@ fn service_of(c: &Container) -> String {
         .unwrap_or_default()
 }
 
-fn selected(engine: &Engine, services: &[String]) -> anyhow::Result<Vec<Container>> {
+/// Fails on a service the project does not have.
+pub fn check_services(engine: &Engine, services: &[String]) -> anyhow::Result<()> {
     for s in services {
         if !engine.project.services.contains_key(s) {
             anyhow::bail!("no such service: {s}");
         }
     }
+    Ok(())
+}
+
+/// The project's containers of `services` (all when empty), by name.
+pub fn selected(engine: &Engine, services: &[String]) -> anyhow::Result<Vec<Container>> {
+    check_services(engine, services)?;
     let mut cs: Vec<Container> = engine
         .containers()?
         .into_iter()
@@ -81,34 +99,56 @@ fn ordered(engine: &Engine) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-pub fn start(g: &Global, a: Services) -> anyhow::Result<i32> {
-    let engine = super::engine(g, &[])?;
-    let cs = selected(&engine, &a.services)?;
-    let p = super::progress(g, "Running")?;
-    let mut code = 0;
-    for svc in ordered(&engine)? {
-        for c in cs
-            .iter()
-            .filter(|c| service_of(c) == svc && !c.state.status.is_active())
-        {
-            let id = format!("Container {}", c.config.name);
-            p.event(
-                &id,
-                crate::output::progress::Status::Working,
-                "Starting",
-                "",
-            );
-            match engine.start_container(&svc, &c.config.id) {
-                Ok(()) => p.event(&id, crate::output::progress::Status::Done, "Started", ""),
-                Err(e) => {
-                    p.event(&id, crate::output::progress::Status::Error, "Error", &e);
-                    code = 1;
-                }
-            }
+/// `start`: the existing containers, in dependency order, each waiting
+/// for the `depends_on` conditions of its service (nothing is created).
+pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
+    let mut engine = super::engine(g, &[])?;
+    check_services(&engine, &a.services)?;
+    engine.wait_timeout = a.wait_timeout.filter(|t| *t > 0).map(Duration::from_secs);
+    let existing = engine.containers()?;
+    for s in &a.services {
+        if !existing.iter().any(|c| &service_of(c) == s) {
+            anyhow::bail!("service {s:?} has no container to start");
         }
     }
+    let plan = {
+        let _lock = engine.lock()?;
+        let desired = engine.desired(&HashMap::new());
+        let observed = engine.observe()?;
+        let opts = Options {
+            services: a.services.clone(),
+            recreate: Recreate::Never,
+            recreate_dependencies: Recreate::Never,
+            ..Default::default()
+        };
+        plan::plan_up(&desired, &observed, &opts)?.filtered(|op| match op {
+            Op::StartContainer { container, .. } => {
+                matches!(container, ContainerRef::Existing { .. })
+            }
+            Op::WaitService { .. } => true,
+            _ => false,
+        })
+    };
+    let p = super::progress(g, "Running")?;
+    let errors = super::execute(g, &engine, &plan, &p);
     p.finish();
-    Ok(code)
+    if !errors.is_empty() {
+        return Err(super::summary(&errors));
+    }
+    if a.wait {
+        let deadline = engine.wait_timeout.map(|t| Instant::now() + t);
+        let scope: BTreeSet<String> = if a.services.is_empty() {
+            engine.project.services.keys().cloned().collect()
+        } else {
+            a.services.iter().cloned().collect()
+        };
+        for svc in scope {
+            engine
+                .wait_ready(&svc, Readiness::RunningOrHealthy, deadline)
+                .map_err(anyhow::Error::msg)?;
+        }
+    }
+    Ok(0)
 }
 
 /// Stops the project's containers (or those of `services` and their
@@ -123,114 +163,160 @@ pub fn stop_services(g: &Global, engine: &Engine, services: &[String]) -> anyhow
             services: services.to_vec(),
             ..Default::default()
         },
-    )?
-    .filtered(|op| matches!(op, Op::StopContainer { .. }));
+    )?;
+    // Only what runs: a stopped container is left as it is.
+    let running: BTreeSet<&str> = observed
+        .containers
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.state,
+                plan::ContainerState::Running
+                    | plan::ContainerState::Paused
+                    | plan::ContainerState::Restarting
+            )
+        })
+        .map(|c| c.id.as_str())
+        .collect();
+    let plan = plan.filtered(|op| match op {
+        Op::StopContainer {
+            container: ContainerRef::Existing { id, .. },
+            ..
+        } => running.contains(id.as_str()),
+        _ => false,
+    });
     let p = super::progress(g, "Stopping")?;
     let errors = super::execute(g, engine, &plan, &p);
     p.finish();
-    for e in &errors {
-        eprintln!("{e}");
+    if !errors.is_empty() {
+        return Err(super::summary(&errors));
     }
-    Ok(if errors.is_empty() { 0 } else { 1 })
+    Ok(0)
 }
 
 pub fn stop(g: &Global, a: StopArgs) -> anyhow::Result<i32> {
     let mut engine = super::engine(g, &[])?;
     engine.stop_timeout = a.timeout.map(Duration::from_secs);
-    selected(&engine, &a.services)?;
+    check_services(&engine, &a.services)?;
     stop_services(g, &engine, &a.services)
 }
 
-pub fn restart(g: &Global, a: StopArgs) -> anyhow::Result<i32> {
+/// The services `restart` restarts: the named ones and, unless
+/// `--no-deps`, the services that declared `restart: true` on them.
+fn restart_scope(engine: &Engine, named: &[String], no_deps: bool) -> BTreeSet<String> {
+    let all = &engine.project.services;
+    if named.is_empty() {
+        return all.keys().cloned().collect();
+    }
+    let mut scope: BTreeSet<String> = named.iter().cloned().collect();
+    if no_deps {
+        return scope;
+    }
+    loop {
+        let before = scope.len();
+        for (name, svc) in all {
+            if svc
+                .depends_on
+                .iter()
+                .any(|(d, dep)| dep.restart && scope.contains(d))
+            {
+                scope.insert(name.clone());
+            }
+        }
+        if scope.len() == before {
+            break;
+        }
+    }
+    scope
+}
+
+/// `restart`: every container of the scope, stopped (with `-t`) and
+/// started again, service after service in dependency order.
+pub fn restart(g: &Global, a: RestartArgs) -> anyhow::Result<i32> {
     let mut engine = super::engine(g, &[])?;
     engine.stop_timeout = a.timeout.map(Duration::from_secs);
-    selected(&engine, &a.services)?;
-    let code = stop_services(g, &engine, &a.services)?;
-    if code != 0 {
-        return Ok(code);
+    check_services(&engine, &a.services)?;
+    let scope = restart_scope(&engine, &a.services, a.no_deps);
+    let cs = engine.containers()?;
+    let p = super::progress(g, "Restarting")?;
+    let mut errors = Vec::new();
+    for svc in ordered(&engine)?.into_iter().filter(|s| scope.contains(s)) {
+        let of_service: Vec<&Container> = cs.iter().filter(|c| service_of(c) == svc).collect();
+        let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = of_service
+                .iter()
+                .map(|c| {
+                    let (engine, p, svc) = (&engine, &p, &svc);
+                    s.spawn(move || {
+                        let id = format!("Container {}", c.config.name);
+                        p.event(&id, Progress::Working, "Restarting", "");
+                        let r = engine
+                            .stop_container(svc, &c.config.id)
+                            .and_then(|()| engine.start_container(svc, &c.config.id));
+                        match &r {
+                            Ok(()) => p.event(&id, Progress::Done, "Started", ""),
+                            Err(e) => p.event(&id, Progress::Error, "Error", e),
+                        }
+                        r
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+                .collect()
+        });
+        errors.extend(results.into_iter().filter_map(Result::err));
     }
-    start(
-        g,
-        Services {
-            services: a.services,
-        },
-    )
+    p.finish();
+    if !errors.is_empty() {
+        return Err(super::summary(&errors));
+    }
+    Ok(0)
 }
 
 pub fn kill(g: &Global, a: KillArgs) -> anyhow::Result<i32> {
     let engine = super::engine(g, &[])?;
-    let cs = selected(&engine, &a.services)?;
-    let _ = a.remove_orphans;
-    let mut code = 0;
-    for c in cs.iter().filter(|c| c.state.status.is_active()) {
-        if let Err(e) = engine.runtime.kill(&c.config.id, &a.signal) {
-            eprintln!("{e}");
-            code = 1;
-        }
+    berth_runtime::parse_signal(&a.signal)?;
+    let mut cs = selected(&engine, &a.services)?;
+    if !a.remove_orphans {
+        cs.retain(|c| engine.project.services.contains_key(&service_of(c)));
     }
-    Ok(code)
-}
-
-pub fn rm(g: &Global, a: RmArgs) -> anyhow::Result<i32> {
-    let engine = super::engine(g, &[])?;
-    if a.stop {
-        stop_services(g, &engine, &a.services)?;
-    }
-    let cs: Vec<Container> = selected(&engine, &a.services)?
-        .into_iter()
-        .filter(|c| !c.state.status.is_active())
-        .collect();
+    cs.retain(|c| c.state.status.is_active());
     if cs.is_empty() {
-        eprintln!("No stopped containers");
-        return Ok(0);
+        anyhow::bail!("no container to kill");
     }
-    if !a.force {
-        let names: Vec<&str> = cs.iter().map(|c| c.config.name.as_str()).collect();
-        eprint!(
-            "Going to remove {}\n? Are you sure? [yN] ",
-            names.join(", ")
-        );
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        if std::io::stdin().is_terminal() {
-            std::io::stdin().lock().read_line(&mut answer)?;
-        }
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Ok(0);
-        }
-    }
-    let p = super::progress(g, "Removing")?;
-    let mut code = 0;
+    let p = super::progress(g, "Killing")?;
+    let mut errors = Vec::new();
     for c in &cs {
         let id = format!("Container {}", c.config.name);
-        p.event(
-            &id,
-            crate::output::progress::Status::Working,
-            "Removing",
-            "",
-        );
-        match engine.remove_container(&service_of(c), &c.config.id, a.volumes) {
-            Ok(()) => p.event(&id, crate::output::progress::Status::Done, "Removed", ""),
+        p.event(&id, Progress::Working, "Killing", "");
+        match engine.runtime.kill(&c.config.id, &a.signal) {
+            Ok(()) => p.event(&id, Progress::Done, "Killed", ""),
             Err(e) => {
-                p.event(&id, crate::output::progress::Status::Error, "Error", &e);
-                code = 1;
+                p.event(&id, Progress::Error, "Error", &e.to_string());
+                errors.push(e.to_string());
             }
         }
     }
     p.finish();
-    Ok(code)
+    if !errors.is_empty() {
+        return Err(super::summary(&errors));
+    }
+    Ok(0)
 }
 
+/// `pause` (cgroup freezer) and `unpause`.
 pub fn pause(g: &Global, a: Services, freeze: bool) -> anyhow::Result<i32> {
     let engine = super::engine(g, &[])?;
     let p = super::progress(g, if freeze { "Pausing" } else { "Unpausing" })?;
-    let mut code = 0;
+    let mut errors = Vec::new();
+    let wanted = if freeze {
+        Status::Running
+    } else {
+        Status::Paused
+    };
     for c in selected(&engine, &a.services)? {
-        let wanted = if freeze {
-            Status::Running
-        } else {
-            Status::Paused
-        };
         if c.state.status != wanted {
             continue;
         }
@@ -243,23 +329,21 @@ pub fn pause(g: &Global, a: Services, freeze: bool) -> anyhow::Result<i32> {
         match r {
             Ok(()) => p.event(
                 &id,
-                crate::output::progress::Status::Done,
+                Progress::Done,
                 if freeze { "Paused" } else { "Unpaused" },
                 "",
             ),
             Err(e) => {
-                p.event(
-                    &id,
-                    crate::output::progress::Status::Error,
-                    "Error",
-                    &e.to_string(),
-                );
-                code = 1;
+                p.event(&id, Progress::Error, "Error", &e.to_string());
+                errors.push(e.to_string());
             }
         }
     }
     p.finish();
-    Ok(code)
+    if !errors.is_empty() {
+        return Err(super::summary(&errors));
+    }
+    Ok(0)
 }
 
 #[derive(clap::Args, Debug)]
@@ -267,21 +351,123 @@ pub struct WaitArgs {
     /// Drops project when the first container stops
     #[arg(long)]
     down_project: bool,
+    #[arg(required = true)]
     services: Vec<String>,
 }
 
+/// `wait`: blocks until every container of the services has stopped,
+/// printing each exit as Compose does; the exit code is the last one's.
 pub fn wait(g: &Global, a: WaitArgs) -> anyhow::Result<i32> {
     let engine = super::engine(g, &[])?;
     let cs = selected(&engine, &a.services)?;
-    let mut code = 0;
-    for c in &cs {
-        let exit = engine.runtime.wait(&c.config.id)?;
-        println!("{exit}");
-        code = exit;
+    if cs.is_empty() {
+        anyhow::bail!("no containers for project {:?}", engine.project.name);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for c in &cs {
+            let (tx, rt) = (tx.clone(), &engine.runtime);
+            s.spawn(move || {
+                let _ = tx.send((c.config.id.clone(), rt.wait(&c.config.id)));
+            });
+        }
+        drop(tx);
+        let mut code = 0;
+        for (id, r) in rx {
+            match r {
+                Ok(exit) => {
+                    println!("container {id:?} exited with status code {exit}");
+                    code = exit;
+                }
+                Err(e) => return Err(anyhow::Error::from(e)),
+            }
+        }
+        Ok(code)
+    })
+    .and_then(|code| {
         if a.down_project {
-            super::down::run(g, super::down::Args::default())?;
-            break;
+            super::down::run(
+                g,
+                super::down::Args {
+                    remove_orphans: true,
+                    ..Default::default()
+                },
+            )?;
+        }
+        Ok(code)
+    })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RmArgs {
+    /// Don't ask to confirm removal
+    #[arg(short, long)]
+    force: bool,
+    /// Stop the containers, if required, before removing
+    #[arg(short, long)]
+    stop: bool,
+    /// Remove any anonymous volumes attached to containers
+    #[arg(short, long)]
+    volumes: bool,
+    services: Vec<String>,
+}
+
+/// Asks `question` on the terminal; anything but yes (or no terminal) is no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    eprint!("? {question} [yN] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().is_terminal() {
+        std::io::stdin().lock().read_line(&mut answer)?;
+    } else {
+        eprintln!();
+    }
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+/// `rm`: the stopped containers of the services (`-s` stops them first).
+pub fn rm(g: &Global, a: RmArgs) -> anyhow::Result<i32> {
+    let engine = super::engine(g, &[])?;
+    check_services(&engine, &a.services)?;
+    if a.stop {
+        stop_services(g, &engine, &a.services)?;
+    }
+    let cs: Vec<Container> = selected(&engine, &a.services)?
+        .into_iter()
+        .filter(|c| engine.project.services.contains_key(&service_of(c)))
+        .filter(|c| !c.state.status.is_active())
+        .collect();
+    if cs.is_empty() {
+        eprintln!("No stopped containers");
+        return Ok(0);
+    }
+    let names: Vec<&str> = cs.iter().map(|c| c.config.name.as_str()).collect();
+    let msg = format!("Going to remove {}", names.join(", "));
+    if a.force {
+        println!("{msg}");
+    } else {
+        eprintln!("{msg}");
+        if !confirm("Are you sure?")? {
+            return Ok(0);
         }
     }
-    Ok(code)
+    let p = super::progress(g, "Removing")?;
+    let mut errors = Vec::new();
+    for c in &cs {
+        let id = format!("Container {}", c.config.name);
+        p.event(&id, Progress::Working, "Removing", "");
+        match engine.remove_container(&service_of(c), &c.config.id, a.volumes) {
+            Ok(()) => p.event(&id, Progress::Done, "Removed", ""),
+            Err(e) => {
+                p.event(&id, Progress::Error, "Error", &e);
+                errors.push(e);
+            }
+        }
+    }
+    p.finish();
+    if !errors.is_empty() {
+        return Err(super::summary(&errors));
+    }
+    Ok(0)
 }

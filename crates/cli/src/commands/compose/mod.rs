@@ -5,6 +5,7 @@ pub mod attach;
 pub mod build;
 pub mod cp;
 pub mod down;
+pub mod events;
 pub mod exec;
 pub mod info;
 pub mod lifecycle;

@@ -1,11 +1,16 @@
-//! `berth run SERVICE [COMMAND…]`: a one-off container of a service.
+//! `berth run SERVICE [COMMAND…]`: a one-off container of a service, after
+//! its dependencies are up (and their `depends_on` conditions met). Its
+//! output is berth's, signals are passed on to it, and its exit code is
+//! berth's.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
-use berth_compose::engine::labels;
+use berth_compose::engine::health::Readiness;
+use berth_compose::engine::{BuildMode, Engine};
 use berth_compose::executor::Backend;
-use berth_compose::plan::{self, Options};
+use berth_compose::plan::{self, Condition, Options, Recreate};
 
 use crate::global::Global;
 
@@ -23,6 +28,9 @@ pub struct Args {
     /// Set environment variables
     #[arg(short, long = "env")]
     env: Vec<String>,
+    /// Add or override a label
+    #[arg(short, long = "label")]
+    label: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short, long = "publish")]
     publish: Vec<String>,
@@ -44,7 +52,22 @@ pub struct Args {
     /// Bind mount a volume
     #[arg(short, long = "volume")]
     volume: Vec<String>,
-    /// Disable pseudo-TTY allocation
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Build image before starting container
+    #[arg(long)]
+    build: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Pull without printing progress information
+    #[arg(long)]
+    quiet_pull: bool,
+    /// Disable pseudo-TTY allocation (default: auto-detected)
     #[arg(short = 'T', long = "no-TTY")]
     no_tty: bool,
     /// Keep STDIN open even if not attached
@@ -55,6 +78,7 @@ pub struct Args {
     command: Vec<String>,
 }
 
+/// `-p [[IP:]HOST:]CONTAINER[/PROTO]`
 fn parse_port(s: &str) -> anyhow::Result<berth_spec::Port> {
     let (rest, proto) = s.rsplit_once('/').unwrap_or((s, "tcp"));
     let parts: Vec<&str> = rest.rsplitn(3, ':').collect();
@@ -67,7 +91,7 @@ fn parse_port(s: &str) -> anyhow::Result<berth_spec::Port> {
     Ok(berth_spec::Port {
         target: target
             .parse()
-            .map_err(|_| anyhow::anyhow!("-p {s:?}: invalid container port"))?,
+            .map_err(|_| anyhow::anyhow!("-p {s:?}: invalid container port {target:?}"))?,
         published: published.filter(|p| !p.is_empty()).map(str::to_owned),
         host_ip: host_ip.map(str::to_owned),
         protocol: proto.to_owned(),
@@ -76,71 +100,38 @@ fn parse_port(s: &str) -> anyhow::Result<berth_spec::Port> {
     })
 }
 
-pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
-    let mut engine = super::engine(g, std::slice::from_ref(&a.service))?;
-    let Some(svc) = engine.project.services.get(&a.service).cloned() else {
-        anyhow::bail!("no such service: {}", a.service);
+/// `-v SRC:DST[:ro]`: a bind mount when SRC is a path, else a volume.
+fn parse_volume(v: &str) -> anyhow::Result<berth_spec::ServiceVolume> {
+    let (src, rest) = v
+        .split_once(':')
+        .ok_or_else(|| anyhow::anyhow!("-v {v:?}: expected SRC:DST[:ro]"))?;
+    let (dst, ro) = match rest.split_once(':') {
+        Some((d, m)) => (d, m.split(',').any(|o| o == "ro")),
+        None => (rest, false),
     };
-    let deps: Vec<String> = if a.no_deps {
-        vec![]
-    } else {
-        svc.depends_on.keys().cloned().collect()
-    };
-    {
-        let _lock = engine.lock()?;
-        let mut needed = deps.clone();
-        needed.push(a.service.clone());
-        engine.build_images(
-            &needed,
-            berth_compose::engine::BuildMode::Missing,
-            &|_, l| eprintln!("{l}"),
-        )?;
-        engine.ensure_images(&needed, None, &berth_image::progress::NoProgress)?;
-        // Dependencies come up as `up` would bring them; the service itself
-        // is not created by the plan.
-        let desired = engine.desired(&HashMap::new());
-        let observed = engine.observe()?;
-        let p = plan::plan_up(
-            &desired,
-            &observed,
-            &Options {
-                services: if deps.is_empty() {
-                    vec![a.service.clone()]
-                } else {
-                    deps.clone()
-                },
-                no_deps: a.no_deps,
-                ..Default::default()
-            },
-        )?;
-        let p = if deps.is_empty() {
-            p.filtered(|op| {
-                matches!(
-                    op,
-                    plan::Op::CreateNetwork { .. } | plan::Op::CreateVolume { .. }
-                )
-            })
+    let bind = src.starts_with('/') || src.starts_with('.') || src.starts_with('~');
+    Ok(berth_spec::ServiceVolume {
+        kind: if bind { "bind".into() } else { "volume".into() },
+        source: Some(if bind {
+            std::path::absolute(src)?.display().to_string()
         } else {
-            p
-        };
-        let prog = super::progress(g, "Running")?;
-        let errors = super::execute(g, &engine, &p, &prog);
-        prog.finish();
-        if let Some(e) = errors.first() {
-            anyhow::bail!("{e}");
-        }
-    }
-    // The one-off container: the service with the command line's overrides.
-    let s = engine.project.services.get_mut(&a.service).unwrap();
+            src.to_owned()
+        }),
+        target: dst.to_owned(),
+        read_only: ro,
+        ..Default::default()
+    })
+}
+
+/// The service as the command line changes it for the one-off container.
+fn apply(a: &Args, s: &mut berth_spec::Service) -> anyhow::Result<()> {
     if !a.command.is_empty() {
         s.command = Some(a.command.clone());
     }
     if let Some(e) = &a.entrypoint {
-        s.entrypoint = Some(if e.is_empty() {
-            vec![]
-        } else {
-            vec![e.clone()]
-        });
+        let words = berth_spec::model::misc::shell_split(e)
+            .map_err(|err| anyhow::anyhow!("--entrypoint {e:?}: {err}"))?;
+        s.entrypoint = Some(words);
     }
     for e in &a.env {
         let (k, v) = match e.split_once('=') {
@@ -149,6 +140,10 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         };
         s.environment.0.insert(k, v);
     }
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        s.labels.0.insert(k.to_owned(), v.to_owned());
+    }
     if a.user.is_some() {
         s.user = a.user.clone();
     }
@@ -156,64 +151,186 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         s.working_dir = a.workdir.clone();
     }
     for v in &a.volume {
-        let (src, rest) = v
-            .split_once(':')
-            .ok_or_else(|| anyhow::anyhow!("-v {v:?}: expected SRC:DST[:ro]"))?;
-        let (dst, ro) = match rest.split_once(':') {
-            Some((d, m)) => (d, m == "ro"),
-            None => (rest, false),
-        };
-        let bind = src.starts_with('/') || src.starts_with('.');
-        s.volumes.push(berth_spec::ServiceVolume {
-            kind: if bind { "bind".into() } else { "volume".into() },
-            source: Some(if bind {
-                std::path::absolute(src)?.display().to_string()
-            } else {
-                src.to_owned()
-            }),
-            target: dst.to_owned(),
-            read_only: ro,
-            ..Default::default()
-        });
+        s.volumes.push(parse_volume(v)?);
     }
+    s.cap_add.extend(a.cap_add.iter().cloned());
+    s.cap_drop.extend(a.cap_drop.iter().cloned());
     if !a.service_ports {
         s.ports.clear();
     }
     for p in &a.publish {
         s.ports.push(parse_port(p)?);
     }
+    // A one-off container is never restarted, and its name is its own.
     s.restart = None;
     if let Some(d) = s.deploy.as_mut() {
         d.restart_policy = None;
     }
-    let _ = (a.no_tty, a.interactive);
-    let suffix = &berth_store::new_id()[..12];
-    let name = a
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}-run-{suffix}", engine.project.name, a.service));
-    engine.oneoff = true;
-    let id = engine
-        .create_container(&a.service, 1, &name, None)
-        .map_err(anyhow::Error::msg)?;
-    engine
-        .start_container(&a.service, &id)
-        .map_err(anyhow::Error::msg)?;
+    s.container_name = None;
+    Ok(())
+}
+
+/// Brings up what the service depends on, as `up` would, and waits for
+/// their conditions.
+fn dependencies(g: &Global, engine: &mut Engine, a: &Args) -> anyhow::Result<()> {
+    let svc = engine.project.services[&a.service].clone();
+    let deps: Vec<String> = if a.no_deps {
+        vec![]
+    } else {
+        svc.depends_on
+            .keys()
+            .filter(|d| engine.project.services.contains_key(*d))
+            .cloned()
+            .collect()
+    };
+    let mut needed = deps.clone();
+    needed.push(a.service.clone());
+    let mode = if a.build {
+        BuildMode::Always
+    } else {
+        BuildMode::Missing
+    };
+    engine.build_images(&needed, mode, &|_, l| eprintln!("{l}"))?;
+    let observer = berth_image::progress::ConsoleProgress::new(if a.quiet_pull {
+        berth_image::progress::ProgressMode::Quiet
+    } else {
+        berth_image::progress::ProgressMode::Plain
+    });
+    engine.ensure_images(&needed, None, &observer)?;
+    let desired = engine.desired(&HashMap::new());
+    let observed = engine.observe_for_change()?;
+    let p = plan::plan_up(
+        &desired,
+        &observed,
+        &Options {
+            // Dependencies come up as `up` would bring them; the service
+            // itself only needs its networks and volumes.
+            services: if deps.is_empty() {
+                vec![a.service.clone()]
+            } else {
+                deps.clone()
+            },
+            recreate: Recreate::Diverged,
+            recreate_dependencies: Recreate::Diverged,
+            remove_orphans: a.remove_orphans,
+            ..Default::default()
+        },
+    )?;
+    let p = if deps.is_empty() {
+        p.filtered(|op| {
+            matches!(
+                op,
+                plan::Op::CreateNetwork { .. } | plan::Op::CreateVolume { .. }
+            )
+        })
+    } else {
+        p
+    };
+    if !p.is_empty() {
+        let prog = super::progress(g, "Running")?;
+        let errors = super::execute(g, engine, &p, &prog);
+        prog.finish();
+        if !errors.is_empty() {
+            return Err(super::summary(&errors));
+        }
+    }
+    for (name, d) in svc.depends_on.iter().filter(|(n, _)| deps.contains(n)) {
+        let condition = match d.condition.as_str() {
+            "service_healthy" => Condition::Healthy,
+            "service_completed_successfully" => Condition::CompletedSuccessfully,
+            _ => continue,
+        };
+        if let Err(e) = engine.wait_ready(name, Readiness::Dependency(condition), None) {
+            if d.required {
+                anyhow::bail!("{e}");
+            }
+            eprintln!("WARN[0000] optional dependency {name:?}: {e}");
+        }
+    }
+    Ok(())
+}
+
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    SIGNAL.store(sig, Ordering::SeqCst);
+}
+
+/// Signals berth gets while attached are for the container.
+fn forward_signals() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let act = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        // SAFETY: the handler only stores into an atomic.
+        unsafe {
+            let _ = sigaction(s, &act);
+        }
+    }
+}
+
+pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
+    let mut engine = super::engine(g, std::slice::from_ref(&a.service))?;
+    if !engine.project.services.contains_key(&a.service) {
+        anyhow::bail!("no such service: {}", a.service);
+    }
+    let (id, name) = {
+        // Held until the one-off container exists, so a concurrent `up` or
+        // `down` never sweeps its address lease as stale.
+        let _lock = engine.lock()?;
+        dependencies(g, &mut engine, &a)?;
+        let s = engine.project.services.get_mut(&a.service).unwrap();
+        apply(&a, s)?;
+        let slug = berth_store::new_id();
+        let name = a.name.clone().unwrap_or_else(|| {
+            format!("{}-{}-run-{}", engine.project.name, a.service, &slug[..12])
+        });
+        engine.oneoff = true;
+        let id = engine
+            .create_container(&a.service, 1, &name, None)
+            .map_err(anyhow::Error::msg)?;
+        if let Err(e) = engine.start_container(&a.service, &id) {
+            let _ = engine.remove_container(&a.service, &id, true);
+            anyhow::bail!("{e}");
+        }
+        (id, name)
+    };
     if a.detach {
-        println!("{name}");
+        println!("{id}");
         return Ok(0);
     }
+    let _ = (a.no_tty, a.interactive, name);
+    forward_signals();
     let c = engine.runtime.inspect(&id)?;
     let mut tail = super::logs::Tail::new(&c, &g.root(), false);
+    let print = |tail: &mut super::logs::Tail| {
+        use std::io::Write;
+        for l in tail.read_lines() {
+            if l.stream == "stderr" {
+                eprintln!("{}", l.text);
+            } else {
+                println!("{}", l.text);
+            }
+        }
+        let _ = std::io::stdout().flush();
+    };
     let code = loop {
-        for (_, text) in tail.read() {
-            println!("{text}");
+        print(&mut tail);
+        let sig = SIGNAL.swap(0, Ordering::SeqCst);
+        if sig != 0 {
+            let _ = engine.runtime.kill(&id, &sig.to_string());
         }
         if !engine.runtime.inspect(&id)?.state.status.is_active() {
             let code = engine.runtime.wait(&id)?;
-            for (_, text) in tail.read() {
-                println!("{text}");
-            }
+            print(&mut tail);
             break code;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -223,6 +340,26 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
             .remove_container(&a.service, &id, true)
             .map_err(anyhow::Error::msg)?;
     }
-    let _ = labels::ONEOFF;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_and_volume_flags() {
+        let p = parse_port("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!(
+            (p.target, p.published.as_deref(), p.host_ip.as_deref()),
+            (80, Some("8080"), Some("127.0.0.1"))
+        );
+        assert_eq!(p.protocol, "udp");
+        assert_eq!(parse_port("80").unwrap().published, None);
+        assert!(parse_port("x").unwrap_err().to_string().contains("\"x\""));
+        let v = parse_volume("data:/data:ro").unwrap();
+        assert_eq!((v.kind.as_str(), v.read_only), ("volume", true));
+        assert_eq!(parse_volume("/tmp:/h").unwrap().kind, "bind");
+        assert!(parse_volume("nocolon").is_err());
+    }
 }
