@@ -406,3 +406,79 @@ fn up_watch_streams_logs_and_ctrl_c_stops_the_stack() {
     assert_eq!(w.interrupt(), Some(130));
     assert_eq!(inspect(&env, &web).2, "exited", "Ctrl-C stops the stack");
 }
+
+#[test]
+fn sync_exec_runs_the_command_in_the_container_after_syncing() {
+    require_root!();
+    let mut env = Env::new();
+    let name = berth_testkit::unique_name("wexec");
+    let compose = r#"services:
+  web:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    init: true
+    network_mode: none
+    develop:
+      watch:
+        - path: ./src
+          target: /app
+          action: sync+exec
+          exec:
+            command: ["sh", "-c", "cat /app/in.txt > /tmp/out.txt; echo \"$$MARK\" >> /tmp/out.txt"]
+            environment:
+              MARK: done
+"#;
+    let dir = env.project(&name, compose);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let w = Watching::start(&env, &dir, &["watch"]);
+    std::fs::write(dir.join("src/in.txt"), "synced\n").unwrap();
+    let web = format!("{name}-web-1");
+    let t0 = Instant::now();
+    while content(&in_container(&env, &web, "/tmp/out.txt")).as_deref() != Some("synced\ndone\n") {
+        assert!(
+            t0.elapsed() < DEADLINE,
+            "the exec hook did not run:\n{}",
+            w.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn rebuild_builds_and_recreates() {
+    require_root!();
+    let mut env = Env::new();
+    let name = berth_testkit::unique_name("wbld");
+    let compose = r#"services:
+  web:
+    build: .
+    network_mode: none
+    init: true
+    develop:
+      watch:
+        - path: ./msg
+          action: rebuild
+"#;
+    let dir = env.project(&name, compose);
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox:latest\nCOPY msg /msg\nCMD [\"sleep\", \"3600\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("msg"), "first\n").unwrap();
+    let w = Watching::start(&env, &dir, &["watch"]);
+    let web = format!("{name}-web-1");
+    assert_eq!(
+        content(&in_container(&env, &web, "/msg")).as_deref(),
+        Some("first\n")
+    );
+    let (id, _, _) = inspect(&env, &web);
+    std::fs::write(dir.join("msg"), "second\n").unwrap();
+    w.wait_for("service(s) [\"web\"] successfully built");
+    eventually("the container is recreated from the new image", || {
+        let (now, _, status) = inspect(&env, &web);
+        now != id
+            && status == "running"
+            && content(&in_container(&env, &web, "/msg")).as_deref() == Some("second\n")
+    });
+}

@@ -109,7 +109,7 @@ fn check_rules(engine: &Engine, services: &[String]) -> anyhow::Result<Vec<Rule>
 
 pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     let engine = super::engine(g, &a.services)?;
-    check_rules(&engine, &a.services)?;
+    let rules = check_rules(&engine, &a.services)?;
     let engine = if a.no_up {
         engine
     } else {
@@ -141,7 +141,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         prune: a.prune,
         quiet: a.quiet,
     };
-    watch_loop(g, engine, &opts, &Output::Plain)?;
+    watch_loop(g, engine, rules, &opts, &Output::Plain)?;
     Ok(0)
 }
 
@@ -153,7 +153,7 @@ pub fn up_watch(
     a: &up::Args,
     started_at: time::OffsetDateTime,
 ) -> anyhow::Result<i32> {
-    check_rules(&engine, &a.services)?;
+    let rules = check_rules(&engine, &a.services)?;
     up::catch_ctrl_c();
     let follower = logs::Follower::start(g, &engine, a, started_at)?;
     let out = Output::Logs {
@@ -165,7 +165,7 @@ pub fn up_watch(
         prune: true,
         quiet: false,
     };
-    let r = watch_loop(g, engine, &opts, &out);
+    let r = watch_loop(g, engine, rules, &opts, &out);
     follower.stop();
     r?;
     eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
@@ -184,8 +184,13 @@ pub fn up_watch(
 }
 
 /// Watches until Ctrl-C.
-fn watch_loop(g: &Global, mut engine: Engine, opts: &Opts, out: &Output) -> anyhow::Result<()> {
-    let rules = check_rules(&engine, &opts.services)?;
+fn watch_loop(
+    g: &Global,
+    mut engine: Engine,
+    rules: Vec<Rule>,
+    opts: &Opts,
+    out: &Output,
+) -> anyhow::Result<()> {
     for r in rules.iter().filter(|r| r.initial_sync && r.action.syncs()) {
         if let Some(hit) = r.hit(&r.path) {
             for e in actions::sync(&engine, r, &[hit], true) {
