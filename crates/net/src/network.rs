@@ -108,6 +108,8 @@ pub enum NetError {
     Firewall(#[from] firewall::FirewallError),
     #[error("network {0} not found")]
     NotFound(String),
+    #[error("service {service}: {message}")]
+    Ports { service: String, message: String },
 }
 
 pub(crate) fn err(name: &str, message: impl Into<String>) -> NetError {

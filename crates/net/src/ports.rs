@@ -147,8 +147,8 @@ pub fn publish_for(
     if requests.is_empty() {
         return Ok(Vec::new());
     }
-    let fail = |message: String| NetError::Network {
-        name: service.to_owned(),
+    let fail = |message: String| NetError::Ports {
+        service: service.to_owned(),
         message,
     };
     let default = default_host_ip().map_err(fail)?;
@@ -189,10 +189,7 @@ pub fn publish_for(
                 }
                 _ => "port is already allocated".to_string(),
             };
-            fail(format!(
-                "Bind for {} failed: {why} (service {service})",
-                shown(ip, port)
-            ))
+            fail(format!("Bind for {} failed: {why}", shown(ip, port)))
         };
         // Every address of the request gets the same host port.
         let usable = |port: u16, chosen: &[Published]| -> Result<bool, NetError> {
@@ -255,14 +252,25 @@ pub fn publish_for(
     }
     let tag = firewall::ports_tag(container_id);
     let families = families(&chosen);
-    firewall::update(
-        &families,
-        &|t| t == tag,
-        &firewall::port_rules(container_id, &chosen),
-    )?;
+    let rules = firewall::port_rules(container_id, &chosen);
     let path = dir(root).join(format!("{container_id}.json"));
-    if let Err(e) = berth_store::write_json(&path, &chosen) {
-        let _ = firewall::update(&families, &|t| t == tag, &[]);
+    // The record is written before the rules: whatever rules carry this
+    // container's tag, a record says so, and a crash in between leaves
+    // nothing that unpublish would not find.
+    let had_record = path.exists();
+    berth_store::write_json(&path, &chosen)?;
+    // Without an earlier record no rule of this container exists: append
+    // them without reading the tables first (the common, fast case).
+    let applied = if had_record {
+        Err(None)
+    } else {
+        firewall::apply_exact(&families, &rules, false).map_err(Some)
+    };
+    if applied.is_err()
+        && let Err(e) = firewall::update(&Family::all(), &|t| t == tag, &rules)
+    {
+        let _ = firewall::update(&Family::all(), &|t| t == tag, &[]);
+        let _ = std::fs::remove_file(&path);
         return Err(e.into());
     }
     Ok(chosen)
@@ -302,13 +310,13 @@ pub fn unpublish(root: &Root, container_id: &str) -> Result<(), NetError> {
         return Ok(());
     };
     let tag = firewall::ports_tag(container_id);
-    // A record that lost its content still had rules of some family.
-    let fams = if ports.is_empty() {
-        Family::all().to_vec()
-    } else {
-        families(&ports)
-    };
-    firewall::update(&fams, &|t| t == tag, &[])?;
+    // The rules of the record, removed exactly (one process); if any is
+    // missing or doubled, every rule with the container's tag, found by
+    // reading the tables.
+    let rules = firewall::port_rules(container_id, &ports);
+    if ports.is_empty() || firewall::apply_exact(&families(&ports), &rules, true).is_err() {
+        firewall::update(&Family::all(), &|t| t == tag, &[])?;
+    }
     let _ = std::fs::remove_file(path);
     Ok(())
 }
