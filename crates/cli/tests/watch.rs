@@ -381,7 +381,8 @@ fn sync_into_an_image_without_a_shell_and_never_out_through_its_links() {
 #[test]
 fn up_watch_streams_logs_and_ctrl_c_stops_the_stack() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
+    let before = env.snapshot();
     let name = berth_testkit::unique_name("wup");
     let compose = r#"services:
   web:
@@ -405,6 +406,14 @@ fn up_watch_streams_logs_and_ctrl_c_stops_the_stack() {
     assert_eq!(inspect(&env, &web).2, "running");
     assert_eq!(w.interrupt(), Some(130));
     assert_eq!(inspect(&env, &web).2, "exited", "Ctrl-C stops the stack");
+    env.ok(&dir, &["down"]);
+    let t0 = Instant::now();
+    let mut diff = before.diff(&env.snapshot());
+    while !diff.is_empty() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(200));
+        diff = before.diff(&env.snapshot());
+    }
+    assert_eq!(diff, Vec::<String>::new(), "watching leaves nothing behind");
 }
 
 #[test]
