@@ -210,12 +210,14 @@ impl Console {
                         s.window.clear();
                     }
                     Event::Failed { secs, .. } => {
-                        // The output stays; the error follows it.
-                        let _ = writeln!(
-                            err,
-                            "{} {secs:.1}s",
-                            cut(&s.header.replacen(" => ", " => ERROR ", 1), w)
-                        );
+                        // The header turns into the error line; the last
+                        // output stays under it, followed by the error.
+                        let _ = write!(err, "\x1b[{}A\x1b[J", s.shown + 1);
+                        let head = s.header.replacen(" => ", " => ERROR ", 1);
+                        let _ = writeln!(err, "{} {secs:.1}s", cut(&head, w.saturating_sub(8)));
+                        for l in &s.window {
+                            let _ = writeln!(err, "{l}");
+                        }
                         s.shown = 0;
                         s.window.clear();
                     }

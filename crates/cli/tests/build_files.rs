@@ -164,6 +164,9 @@ fn arg_and_env_substitution_and_the_config() {
                  WORKDIR app\n\
                  RUN echo \"$GREETING\" > greeting && echo \"$WHO\" > who && pwd > where\n\
                  COPY --chmod=644 in.txt ${DIR}/app/\n\
+                 SHELL [\"/bin/sh\", \"-c\", \"echo via-shell > /shell-used; eval \\\"$0\\\"\"]\n\
+                 RUN echo through-shell > /through\n\
+                 SHELL [\"/bin/sh\", \"-c\"]\n\
                  USER nobody:nogroup\n\
                  RUN id -u > /tmp/uid\n\
                  LABEL org.example.who=$WHO\n\
@@ -174,7 +177,7 @@ fn arg_and_env_substitution_and_the_config() {
                  ENTRYPOINT [\"sh\", \"-c\"]\n\
                  CMD [\"cat greeting\"]\n",
             ),
-            ("in.txt", "input"),
+            ("in.txt", "input\n"),
         ],
     );
     env.ok_out(&dir, &["build"]);
@@ -228,12 +231,21 @@ fn arg_and_env_substitution_and_the_config() {
             "run",
             "--rm",
             img,
-            "id -u; pwd; cat who where /tmp/uid; cat in.txt",
+            "id -u; pwd; cat who where /tmp/uid; cat in.txt /shell-used /through",
         ],
     );
     assert_eq!(
         o.split_whitespace().collect::<Vec<_>>(),
-        ["65534", "/srv/app", "compose", "/srv/app", "65534", "input"]
+        [
+            "65534",
+            "/srv/app",
+            "compose",
+            "/srv/app",
+            "65534",
+            "input",
+            "via-shell",
+            "through-shell"
+        ]
     );
 }
 
