@@ -113,7 +113,12 @@ fn unpack(dest: &str, input: impl Read, rename_top: Option<&str>) -> Result<()> 
             Some(n) => {
                 let mut c = path.components();
                 c.next();
-                Path::new(n).join(c.as_path())
+                // Joining an empty rest would add a trailing slash, which
+                // makes a file entry unpack as a directory.
+                match c.as_path() {
+                    rest if rest.as_os_str().is_empty() => Path::new(n).to_path_buf(),
+                    rest => Path::new(n).join(rest),
+                }
             }
             None => path,
         };
