@@ -127,18 +127,45 @@ impl Engine {
     /// What exists for the project, after sweeping what an interrupted
     /// command left behind (see `sweep`). Call with the project lock held.
     pub fn observe_for_change(&self) -> Result<Observed> {
+        self.observe_swept(false)
+    }
+
+    /// Like [`observe_for_change`](Self::observe_for_change), with the
+    /// one-off containers of `run` too (`down --remove-orphans` removes
+    /// them, as Compose does).
+    pub fn observe_swept(&self, with_oneoffs: bool) -> Result<Observed> {
         let mut all = self.runtime.list()?;
         for note in self.sweep(&mut all) {
             if std::env::var_os("BERTH_DEBUG_PLAN").is_some() {
                 eprintln!("sweep: {note}");
             }
         }
-        self.observe_from(all)
+        let mut observed = self.observe_from(all.clone())?;
+        if with_oneoffs {
+            let oneoffs: Vec<Container> = all
+                .into_iter()
+                .filter(|c| {
+                    observe::is_oneoff(c)
+                        && c.config.labels.get(labels::PROJECT) == Some(&self.project.name)
+                })
+                .collect();
+            let extra = observe::observed(&oneoffs, vec![], vec![], &Default::default());
+            observed.containers.extend(extra.containers);
+        }
+        Ok(observed)
     }
 
     fn observe_from(&self, all: Vec<Container>) -> Result<Observed> {
         let containers = observe::project_containers(all, &self.project.name);
-        let nets = self.nets.list()?.into_iter().map(|n| n.name).collect();
+        let nets = self
+            .nets
+            .list()?
+            .into_iter()
+            .map(|n| {
+                let intact = berth_net::netlink::index(&n.bridge).is_ok();
+                (n.name, intact)
+            })
+            .collect();
         let vols = self
             .runtime
             .volumes()

@@ -36,7 +36,7 @@ pub fn is_oneoff(c: &Container) -> bool {
 /// been wired up completely.
 pub fn observed(
     containers: &[Container],
-    networks: Vec<String>,
+    networks: Vec<(String, bool)>,
     volumes: Vec<String>,
     endpoints: &HashSet<String>,
 ) -> Observed {
@@ -82,7 +82,7 @@ pub fn observed(
             .collect(),
         networks: networks
             .into_iter()
-            .map(|name| ObservedNetwork { name })
+            .map(|(name, intact)| ObservedNetwork { name, intact })
             .collect(),
         volumes: volumes
             .into_iter()

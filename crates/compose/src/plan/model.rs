@@ -111,6 +111,9 @@ pub struct ObservedContainer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedNetwork {
     pub name: String,
+    /// Its bridge exists. A reboot, or a creation cut short, can leave the
+    /// record without it; creating the network again repairs it.
+    pub intact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -119,23 +119,26 @@ impl<'a> Planner<'a> {
             if !used.contains(net.key.as_str()) {
                 continue;
             }
-            let exists = self.observed.networks.iter().any(|o| o.name == net.name);
+            let found = self.observed.networks.iter().find(|o| o.name == net.name);
             if net.external {
-                if !exists {
+                if found.is_none() {
                     return Err(PlanError::ExternalNetworkMissing {
                         name: net.name.clone(),
                     });
                 }
                 continue;
             }
-            if !exists {
-                let op = Op::CreateNetwork {
-                    key: net.key.clone(),
-                    name: net.name.clone(),
-                };
-                let id = self.plan.add(op, "not found", &[]);
-                self.network_nodes.insert(&net.key, id);
-            }
+            let cause = match found {
+                None => "not found",
+                Some(o) if !o.intact => "bridge missing",
+                Some(_) => continue,
+            };
+            let op = Op::CreateNetwork {
+                key: net.key.clone(),
+                name: net.name.clone(),
+            };
+            let id = self.plan.add(op, cause, &[]);
+            self.network_nodes.insert(&net.key, id);
         }
         Ok(())
     }

@@ -56,6 +56,7 @@ fn running(service: &str, number: u32, hash: &str) -> ObservedContainer {
 fn existing_net() -> Vec<ObservedNetwork> {
     vec![ObservedNetwork {
         name: "app_default".into(),
+        intact: true,
     }]
 }
 
@@ -229,6 +230,34 @@ fn an_interrupted_recreate_is_completed() {
 }
 
 #[test]
+fn a_network_without_its_bridge_is_created_again() {
+    let (d, mut o) = web_db();
+    o.networks[0].intact = false;
+    assert_eq!(
+        up(&d, &o, &Options::default()),
+        "[] -> #1 network:default, CreateNetwork, bridge missing\n"
+    );
+}
+
+#[test]
+fn new_replicas_take_the_lowest_free_numbers() {
+    let mut web = svc("web");
+    web.replicas = 3;
+    let d = project(vec![web]);
+    let o = Observed {
+        containers: vec![running("web", 3, "hash-web")],
+        networks: existing_net(),
+        volumes: vec![],
+    };
+    let got = up(&d, &o, &Options::default());
+    assert!(
+        got.contains("service:web:1, CreateContainer")
+            && got.contains("service:web:2, CreateContainer"),
+        "{got}"
+    );
+}
+
+#[test]
 fn orphans_are_reported_or_removed() {
     let d = project(vec![svc("web")]);
     let o = Observed {
@@ -381,6 +410,7 @@ fn external_resources_must_exist() {
     let o = Observed {
         networks: vec![ObservedNetwork {
             name: "shared".into(),
+            intact: true,
         }],
         ..Observed::default()
     };
