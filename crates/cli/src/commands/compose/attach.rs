@@ -3,7 +3,7 @@
 //! Ctrl-C kills), on `--abort-on-container-exit|failure` or when every
 //! container is gone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -99,11 +99,28 @@ impl Followed {
 
 /// Runs until the containers exit or the user interrupts; returns the exit
 /// code of `up`.
+/// How far each container's log goes now (container id → bytes): lines
+/// written before this `up` are not shown again when it restarts them.
+pub fn log_offsets(g: &Global) -> HashMap<String, u64> {
+    let root = g.root();
+    berth_runtime::Runtime::open(&root)
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| {
+            let log = root.container(&c.config.id).join("container.log");
+            let len = std::fs::metadata(log).ok()?.len();
+            Some((c.config.id, len))
+        })
+        .collect()
+}
+
 pub fn run(
     g: &Global,
     engine: &Engine,
     a: &Args,
     started_at: time::OffsetDateTime,
+    offsets: &HashMap<String, u64>,
 ) -> anyhow::Result<i32> {
     catch_ctrl_c();
     let on_exit = if a.abort_on_container_failure {
@@ -142,17 +159,21 @@ pub fn run(
     let mut followed: Vec<Followed> = cs
         .iter()
         .map(|c| {
-            // Containers started by this `up` are shown from their first
-            // line, the others from now on.
+            // Containers started by this `up` are shown from what they
+            // wrote since it began, the others from now on.
             let fresh = c
                 .state
                 .started_at
                 .as_deref()
                 .is_some_and(|s| s >= started.as_str());
+            let mut tail = Tail::new(c, &root, !fresh);
+            if fresh && let Some(&at) = offsets.get(&c.config.id) {
+                tail.offset = at;
+            }
             Followed {
                 id: c.config.id.clone(),
                 service: service(c).to_owned(),
-                tail: Tail::new(c, &root, !fresh),
+                tail,
                 shown: shown.contains(service(c)),
                 exited: false,
                 restarts: c.state.restart_count,

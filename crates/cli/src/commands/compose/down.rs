@@ -37,13 +37,15 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     engine.stop_timeout = a.timeout.map(Duration::from_secs);
     let _lock = engine.lock()?;
     let desired = engine.desired(&HashMap::new());
-    let observed = engine.observe_for_change()?;
+    let remove_orphans = a.remove_orphans
+        || std::env::var("COMPOSE_REMOVE_ORPHANS")
+            .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "True"));
+    // With --remove-orphans the one-off containers of `run` go too.
+    let observed = engine.observe_swept(remove_orphans && a.services.is_empty())?;
     let opts = DownOptions {
         services: a.services.clone(),
         volumes: a.volumes,
-        remove_orphans: a.remove_orphans
-            || std::env::var("COMPOSE_REMOVE_ORPHANS")
-                .is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "True")),
+        remove_orphans,
     };
     let plan = plan::plan_down(&desired, &observed, &opts)?;
     for w in &plan.warnings {

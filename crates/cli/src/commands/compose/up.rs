@@ -324,6 +324,11 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     }
     let mut a = a;
     validate(&mut a)?;
+    let offsets = if a.detach {
+        Default::default()
+    } else {
+        super::attach::log_offsets(g)
+    };
     let (engine, errors) = converge(g, &a)?;
     if !errors.is_empty() {
         return Err(super::summary(&errors));
@@ -337,7 +342,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     if a.watch {
         return super::watch::up_watch(g, engine, &a, started_at);
     }
-    super::attach::run(g, &engine, &a, started_at)
+    super::attach::run(g, &engine, &a, started_at, &offsets)
 }
 
 /// What `--wait` waits for: a service that others wait on to complete
