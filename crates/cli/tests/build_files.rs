@@ -356,3 +356,34 @@ fn tar_names(layer: &[u8]) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn a_dockerfile_can_have_its_own_dockerignore() {
+    require_root!();
+    let mut env = Env::new();
+    let dir = env.project(
+        "ownignore",
+        "services:\n  app:\n    build:\n      context: .\n      dockerfile: docker/app.Dockerfile\n",
+    );
+    write(
+        &dir,
+        &[
+            (
+                "docker/app.Dockerfile",
+                "FROM busybox:latest\nCOPY . /ctx\n",
+            ),
+            // Beside the Dockerfile, named after it: wins over the context's.
+            (
+                "docker/app.Dockerfile.dockerignore",
+                "only-app-ignores.txt\n",
+            ),
+            (".dockerignore", "context-ignores.txt\n"),
+            ("only-app-ignores.txt", "x"),
+            ("context-ignores.txt", "y"),
+        ],
+    );
+    env.ok_out(&dir, &["build"]);
+    let o = run(&env, &dir, "ownignore-app", "ls /ctx");
+    assert!(o.contains("context-ignores.txt"), "{o}");
+    assert!(!o.contains("only-app-ignores.txt"), "{o}");
+}
