@@ -242,12 +242,14 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
     } else {
         BuildMode::Missing
     };
-    let quiet_build = a.quiet_build;
-    engine.build_images(&services, mode, &|_svc, line| {
-        if !quiet_build {
-            eprintln!("{line}")
-        }
-    })?;
+    // Build output: plain lines, or on a terminal each step on one line
+    // with its RUN output folded away when it succeeds.
+    let console = berth_build::Console::new(if a.quiet_build {
+        berth_build::Mode::Quiet
+    } else {
+        berth_build::Mode::from_flags(&g.progress, &g.ansi)
+    });
+    engine.build_images_with(&services, mode, &|svc, ev| console.event(svc, ev))?;
     let tty = std::io::stderr().is_terminal();
     let mode = if a.quiet_pull || g.progress == "quiet" {
         berth_image::progress::ProgressMode::Quiet
