@@ -414,3 +414,36 @@ fn network_modes_and_network_commands() {
     assert_eq!(net_diff(&before, &env.snapshot()), Vec::<String>::new());
     env.sh("ip link del bthmark0");
 }
+
+#[test]
+fn names_keep_resolving_after_the_berth_command_is_killed() {
+    require_root!();
+    let mut env = Env::with_network();
+    let two = "services:\n  a:\n    image: busybox:latest\n    command: [\"sleep\", \"3600\"]\n    init: true\n  b:\n    image: busybox:latest\n    command: [\"sleep\", \"3600\"]\n    init: true\n";
+    let dir = env.project("ck", two);
+    // `up` in the foreground, killed without a chance to clean up.
+    let mut up = env
+        .command(&dir, &["up"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while env.ok(&dir, &["ps", "-q"]).lines().count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "up did not start both"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let (ok, text) = exec(
+        &env,
+        &dir,
+        "b",
+        &retry("ping -c1 -W2 a >/dev/null && nslookup ck-a-1."),
+    );
+    assert!(ok && text.contains("Name:"), "names after the kill: {text}");
+    env.ok(&dir, &["down", "-t", "1"]);
+}

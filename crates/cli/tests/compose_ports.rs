@@ -67,7 +67,8 @@ fn ports_are_published_reported_and_refused_when_taken() {
     let mut env = Env::with_network();
     let setup = env.sh(&format!(
         "iptables -P FORWARD DROP && ip link add bthlan0 type veth peer name bthlan1 && \
-         sysctl -qw net.ipv6.conf.bthlan0.disable_ipv6=1 net.ipv6.conf.bthlan1.disable_ipv6=1 && \
+         echo 1 > /proc/sys/net/ipv6/conf/bthlan0/disable_ipv6 && \
+         echo 1 > /proc/sys/net/ipv6/conf/bthlan1/disable_ipv6 && \
          ip addr add {HOST_IP}/24 dev bthlan0 && ip link set bthlan0 up && ip link set bthlan1 up"
     ));
     assert!(

@@ -31,7 +31,7 @@ fn lan_peer() -> NetnsProcess {
     let peer = NetnsProcess::spawn();
     sh(&format!(
         "ip link add bthlan0 type veth peer name lan0 netns /proc/{}/ns/net && \
-         sysctl -qw net.ipv6.conf.bthlan0.accept_dad=0 && \
+         echo 0 > /proc/sys/net/ipv6/conf/bthlan0/accept_dad && \
          ip addr add 198.51.100.7/24 dev bthlan0 && ip addr add fd98::7/64 dev bthlan0 nodad && \
          ip link set bthlan0 up",
         peer.pid()

@@ -37,7 +37,7 @@ fn lan_peer() -> NetnsProcess {
     let peer = NetnsProcess::spawn();
     sh(&format!(
         "ip link add bthlan0 type veth peer name lan0 netns /proc/{}/ns/net && \
-         sysctl -qw net.ipv6.conf.bthlan0.accept_dad=0 && \
+         echo 0 > /proc/sys/net/ipv6/conf/bthlan0/accept_dad && \
          ip addr add {HOST_IP}/24 dev bthlan0 && ip link set bthlan0 up",
         peer.pid()
     ));
@@ -54,7 +54,8 @@ fn route_loopback_to_host(peer: &NetnsProcess) {
     let o = peer.sh(&format!(
         "ip route del local 127.0.0.0/8 dev lo table local; \
          ip route del local 127.0.0.1 dev lo table local; \
-         sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.lan0.route_localnet=1 && \
+         echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && \
+         echo 1 > /proc/sys/net/ipv4/conf/lan0/route_localnet && \
          ip route add 127.0.0.1/32 via {HOST_IP} dev lan0"
     ));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
