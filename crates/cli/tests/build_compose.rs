@@ -300,7 +300,7 @@ fn up_builds_and_starts_the_image() {
     let o = env.berth(&dir, &["up", "-d", "--no-build"]);
     assert!(!o.status.success());
     env.ok(&dir, &["down", "-v", "-t", "1"]);
-    let leaks = env.snapshot().diff(&before);
+    let leaks = before.diff(&env.snapshot());
     assert!(leaks.is_empty(), "left behind: {leaks:?}");
 }
 

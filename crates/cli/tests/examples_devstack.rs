@@ -140,6 +140,6 @@ fn devstack_builds_starts_answers_and_goes_away() {
         "down -v removes the volume: {vols}"
     );
     assert!(env.container_ids().is_empty());
-    let leaks = env.snapshot().diff(&before);
+    let leaks = before.diff(&env.snapshot());
     assert!(leaks.is_empty(), "left behind: {leaks:?}");
 }
