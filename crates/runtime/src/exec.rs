@@ -16,6 +16,15 @@ use crate::spawn::child::{exec as execve_path, lookup};
 use crate::spawn::identity::apply_user;
 use crate::tty;
 
+/// A pidfd for `pid` (readable once it has exited), `None` if it is gone.
+pub fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open has no memory-safety preconditions.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a new descriptor we own.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// What to run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExecSpec {

@@ -289,6 +289,12 @@ impl Monitor {
         };
         let reply = match spare {
             Some(mut s) => {
+                // Still preparing at a low priority, maybe: it is needed now.
+                // SAFETY: getpriority/setpriority have no memory-safety preconditions.
+                unsafe {
+                    let ours = libc::getpriority(libc::PRIO_PROCESS, 0);
+                    libc::setpriority(libc::PRIO_PROCESS, s.pid as libc::id_t, ours);
+                }
                 if writeln!(s.order, "{id}").is_ok() {
                     drop(s.order);
                     read_ready(s.ready)

@@ -7,11 +7,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use std::os::fd::AsFd;
-
 use berth_store::Root;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::config::ContainerConfig;
 use crate::error::{Result, RuntimeError};
@@ -79,26 +75,6 @@ impl ContainerDir {
     /// `stdin_open`: the FIFO that is the container's stdin.
     pub fn stdin_fifo(&self) -> PathBuf {
         self.path.join("stdin.fifo")
-    }
-
-    /// An inotify watch on the directory that fires when `state.json` is
-    /// replaced (`None` if inotify is unavailable: callers then poll).
-    pub fn watch_state(&self) -> Option<Inotify> {
-        let i = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
-        i.add_watch(&self.path, AddWatchFlags::IN_MOVED_TO).ok()?;
-        Some(i)
-    }
-
-    /// Sleeps until `state.json` may have changed, at most `timeout`.
-    pub fn wait_state_change(&self, watch: Option<&Inotify>, timeout: std::time::Duration) {
-        let Some(i) = watch else {
-            std::thread::sleep(timeout.min(std::time::Duration::from_millis(5)));
-            return;
-        };
-        let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
-        let ms = PollTimeout::from(timeout.as_millis().min(60_000) as u16);
-        let _ = poll(&mut fds, ms);
-        while i.read_events().is_ok_and(|e| !e.is_empty()) {}
     }
 
     pub fn read_config(&self) -> Result<ContainerConfig> {

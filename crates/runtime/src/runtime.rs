@@ -221,11 +221,12 @@ impl Runtime {
     }
 
     /// Waits (up to `timeout`) for the shim to record that the container is
-    /// no longer running. The shim writes `state.json` by renaming a new
-    /// file over it: each write wakes us.
+    /// no longer running. The shim does so right after reaping it, so short
+    /// sleeps find it at once. (Not inotify: closing an inotify instance
+    /// waits for an SRCU grace period, milliseconds on a busy host.)
     fn wait_recorded(&self, d: &ContainerDir, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        let watch = d.watch_state();
+        let mut pause = Duration::from_micros(200);
         loop {
             match d.read_state() {
                 Ok(s) if !s.status.is_active() && s.shim.is_none() => return,
@@ -234,12 +235,11 @@ impl Runtime {
                 Err(_) => return,
                 _ => {}
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if Instant::now() >= deadline {
                 return;
             }
-            // A missed event costs at most this long.
-            d.wait_state_change(watch.as_ref(), left.min(Duration::from_millis(50)));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 
@@ -295,11 +295,36 @@ impl Runtime {
         Ok(())
     }
 
+    /// Right after the container's process ended: waits (at most `timeout`)
+    /// for its shim to record what follows. True when the container is done,
+    /// false when it is being restarted.
+    pub fn wait_until_recorded(&self, key: &str, timeout: Duration) -> Result<bool> {
+        let id = self.resolve(key)?;
+        let d = self.records.dir(&id);
+        let first = d.read_state()?.pid;
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(200);
+        loop {
+            let s = d.read_state()?;
+            if !s.status.is_active() && s.shim.is_none() {
+                return Ok(true);
+            }
+            if s.status == Status::Restarting || s.pid != first {
+                return Ok(false);
+            }
+            let shim_gone = s.shim.is_none_or(|sh| !sh.is_running());
+            if shim_gone || Instant::now() >= deadline {
+                return Ok(!s.observed().status.is_active());
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until the container is not running; returns its exit code.
     pub fn wait(&self, key: &str) -> Result<i32> {
         let id = self.resolve(key)?;
         let d = self.records.dir(&id);
-        let watch = d.watch_state();
         loop {
             let st = d.read_state()?.observed();
             if !st.status.is_active() {
@@ -310,10 +335,10 @@ impl Runtime {
             match st.pid {
                 Some(pid) if st.status == Status::Running && pid.is_running() => {
                     self.wait_for_exit(pid, Duration::from_secs(1));
-                    // The shim records the exit next.
+                    // The shim records the exit (or a restart) next.
                     self.wait_recorded(&d, Duration::from_millis(200));
                 }
-                _ => d.wait_state_change(watch.as_ref(), Duration::from_millis(50)),
+                _ => std::thread::sleep(Duration::from_millis(20)),
             }
         }
     }
@@ -345,6 +370,11 @@ impl Runtime {
             }
         }
         self.wait_recorded(&d, Duration::from_secs(5));
+        // Its shim removes the cgroup when the container ends; one that was
+        // killed cannot have.
+        let cg = self.cgroup(&id);
+        cg.kill_all();
+        cg.remove();
         // Dead until the record is gone: a removal that fails half-way
         // leaves a container `ls -a` shows and `rm -f` can finish.
         let mut dead = d.read_state()?;

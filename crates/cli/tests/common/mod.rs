@@ -20,6 +20,24 @@ fn become_subreaper() {
     });
 }
 
+/// Polls `f` until it holds; panics naming `what` after a generous deadline.
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The state letter of a process (`R`, `S`, `Z`, …), `None` when gone.
+pub fn process_state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 2..].chars().next()
+}
+
 /// Reaps every exited child that nobody waits for.
 pub fn reap_orphans() {
     loop {
@@ -199,6 +217,31 @@ impl Env {
             }
         }
         out
+    }
+
+    /// `container inspect NAME`, as JSON.
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let out = self.ok(self.root.path(), &["container", "inspect", name]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
+    }
+
+    /// The container's `state.json` as the runtime wrote it.
+    pub fn state_file(&self, name: &str) -> serde_json::Value {
+        let id = self.inspect(name)["Id"].as_str().unwrap().to_owned();
+        let p = self
+            .root
+            .path()
+            .join("containers")
+            .join(id)
+            .join("state.json");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    /// Pids of every process in the container's cgroup, as the host sees them.
+    pub fn container_pids(&self, name: &str) -> Vec<i32> {
+        let id = self.inspect(name)["Id"].as_str().unwrap().to_owned();
+        let parent = berth_runtime::cgroups::parent_for(&berth_store::Root::new(self.root.path()));
+        berth_runtime::cgroups::Cgroup::open(&berth_runtime::cgroups::detect(), &parent, &id).pids()
     }
 
     /// Ids of the running containers of the root.

@@ -467,10 +467,13 @@ impl Shim {
         self.pump.flush_partial();
         let cg = Cgroup::open(&detect(), &parent_for(&self.root), &self.config.id);
         cg.kill_all();
-        cg.remove();
         let _ = std::fs::remove_file(self.dir.paused_marker());
         self.state.status = Status::Exited;
         self.state.shim = None;
+        // Recorded first: whoever waits for the container (`run`, `wait`)
+        // need not wait for the cgroup directories too; `rm` removes them
+        // as well if it comes first.
         self.save();
+        cg.remove();
     }
 }

@@ -38,28 +38,45 @@ fn parse(name: &str) -> Result<Capability, String> {
         .map_err(|_| format!("unknown capability: {name:?}"))
 }
 
-/// The set a container gets.
+/// Every capability berth itself may hand out: those the kernel knows that
+/// are in our bounding set (a sandbox running berth may have dropped some).
+fn available() -> HashSet<Capability> {
+    let known = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
+    match caps::read(None, CapSet::Bounding) {
+        Ok(bounding) => known.intersection(&bounding).copied().collect(),
+        Err(_) => known,
+    }
+}
+
+/// The set a container gets, by Docker's rules: `privileged` is every
+/// capability; `cap_add: [ALL]` is every capability but the dropped ones;
+/// `cap_drop: [ALL]` is only the added ones; otherwise the default set
+/// without the dropped ones, plus the added ones.
 pub fn effective(sec: &Security) -> Result<HashSet<Capability>, String> {
-    let all = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
+    let all = available();
     if sec.privileged {
         return Ok(all);
     }
-    let mut set: HashSet<Capability> = DEFAULT.iter().copied().collect();
-    for a in &sec.cap_add {
-        if a.eq_ignore_ascii_case("ALL") {
-            set = all.clone();
-        } else {
-            set.insert(parse(a)?);
-        }
-    }
-    for d in &sec.cap_drop {
-        if d.eq_ignore_ascii_case("ALL") {
-            set.clear();
-        } else {
-            set.remove(&parse(d)?);
-        }
-    }
-    Ok(set)
+    let is_all = |v: &[String]| v.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
+    let named = |v: &[String]| -> Result<HashSet<Capability>, String> {
+        v.iter()
+            .filter(|c| !c.eq_ignore_ascii_case("ALL"))
+            .map(|c| parse(c))
+            .collect()
+    };
+    let (add, drop) = (named(&sec.cap_add)?, named(&sec.cap_drop)?);
+    Ok(if is_all(&sec.cap_add) {
+        all.difference(&drop).copied().collect()
+    } else if is_all(&sec.cap_drop) {
+        add
+    } else {
+        DEFAULT
+            .iter()
+            .copied()
+            .filter(|c| !drop.contains(c))
+            .chain(add)
+            .collect()
+    })
 }
 
 /// Limits the calling process (still root) to `set`: bounding set first,
@@ -99,9 +116,16 @@ mod tests {
         assert!(!s(&[], &["chown"]).contains(&Capability::CAP_CHOWN));
         assert!(s(&[], &["ALL"]).is_empty());
         assert_eq!(
-            s(&["SYS_TIME"], &["ALL"]).len(),
-            0,
-            "drop ALL wins, as Docker applies drops after adds"
+            s(&["NET_BIND_SERVICE"], &["ALL"]),
+            [Capability::CAP_NET_BIND_SERVICE].into(),
+            "drop ALL keeps only the added ones, as Docker does"
+        );
+        let everything = s(&["ALL"], &["SYS_ADMIN"]);
+        assert!(everything.contains(&Capability::CAP_SYS_MODULE));
+        assert!(!everything.contains(&Capability::CAP_SYS_ADMIN));
+        assert!(
+            s(&["CHOWN"], &["CHOWN"]).contains(&Capability::CAP_CHOWN),
+            "drops first, then adds"
         );
         assert!(
             effective(&Security {

@@ -178,6 +178,21 @@ fn overlay(config: &ContainerConfig, dir: &ContainerDir, root: &Path, empty: &Pa
             data.len()
         ));
     }
+    if config.auto_remove {
+        // Kernels before 5.10 do not know `volatile`: mount without it.
+        let fast = format!("{data},volatile");
+        if mount(
+            Some("overlay"),
+            root,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(fast.as_str()),
+        )
+        .is_ok()
+        {
+            return Ok(());
+        }
+    }
     mnt(
         "overlay",
         root,

@@ -296,6 +296,7 @@ fn config(rt: &Runtime, store: &ImageStore, a: &RunArgs) -> anyhow::Result<Conta
             .collect::<anyhow::Result<_>>()?,
         healthcheck: flags::healthcheck(&health, ic.healthcheck.as_ref())?,
         logging: flags::logging(a.log_driver.as_deref(), &a.log_opt)?,
+        auto_remove: a.rm,
         ..Default::default()
     })
 }

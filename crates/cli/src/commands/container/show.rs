@@ -72,7 +72,16 @@ pub fn inspect(rt: &Runtime, keys: &[String]) -> anyhow::Result<i32> {
                 "Error": c.state.error.clone().unwrap_or_default(),
                 "StartedAt": c.state.started_at,
                 "FinishedAt": c.state.finished_at,
-                "Health": c.state.health,
+                "Health": c.state.health.as_ref().map(|h| serde_json::json!({
+                    "Status": h.status,
+                    "FailingStreak": h.failing_streak,
+                    "Log": h.log.iter().map(|r| serde_json::json!({
+                        "Start": r.start,
+                        "End": r.end,
+                        "ExitCode": r.exit_code,
+                        "Output": r.output,
+                    })).collect::<Vec<_>>(),
+                })),
             },
             "RestartCount": c.state.restart_count,
             "Image": c.config.image_id,
@@ -149,37 +158,35 @@ pub fn logs(rt: &Runtime, a: LogsArgs) -> anyhow::Result<i32> {
 }
 
 /// Streams the logs of a container until it exits; returns its exit code.
-/// Wakes when the shim writes the log or records a new state, not on a timer.
+/// Wakes when its process ends (a pidfd), and every 50 ms for new output.
 pub fn follow_until_exit(rt: &Runtime, id: &str) -> anyhow::Result<i32> {
     use std::os::fd::AsFd;
 
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-    let dir = rt.dir(id);
-    let path = dir.log();
-    let watch = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-    if let Some(i) = &watch {
-        // The log and state.json (replaced by a rename) are in this directory.
-        let _ = i.add_watch(
-            &dir.path,
-            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO,
-        );
-    }
+    let path = rt.dir(id).log();
     let mut off = 0;
     loop {
         off = print_from(&path, off, false);
-        if !rt.inspect(id)?.state.status.is_active() {
+        let st = rt.inspect(id)?.state;
+        if !st.status.is_active() {
             break;
         }
-        match &watch {
-            Some(i) => {
-                let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
-                // The timeout only covers a missed event.
-                let _ = poll(&mut fds, PollTimeout::from(200u16));
-                while i.read_events().is_ok_and(|e| !e.is_empty()) {}
+        let pidfd = st
+            .pid
+            .filter(|p| st.status == Status::Running && p.is_running())
+            .and_then(|p| berth_runtime::exec::pidfd(p.pid));
+        match &pidfd {
+            Some(fd) => {
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                if poll(&mut fds, PollTimeout::from(50u16)).unwrap_or(0) > 0 {
+                    // It ended: the shim records that (or restarts it) next.
+                    if rt.wait_until_recorded(id, Duration::from_millis(500))? {
+                        break;
+                    }
+                }
             }
-            None => std::thread::sleep(Duration::from_millis(20)),
+            None => std::thread::sleep(Duration::from_millis(2)),
         }
     }
     let code = rt.wait(id)?;

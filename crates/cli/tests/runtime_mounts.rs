@@ -1,0 +1,236 @@
+//! What a container mounts: named volumes (filled from the image when empty,
+//! persistent), anonymous volumes (image `VOLUME`s and `-v /path`), binds
+//! (read-only or not, missing host directories created), tmpfs (size, mode)
+//! and Compose secrets and configs. Each test checks it left nothing behind.
+
+mod common;
+
+use berth_testkit::require_root;
+use common::Env;
+
+fn run(env: &Env, args: &[&str]) -> String {
+    let mut a = vec!["container", "run", "--rm"];
+    a.extend_from_slice(args);
+    env.ok(env.root.path(), &a)
+}
+
+#[test]
+fn named_volumes_are_filled_from_the_image_and_persist() {
+    require_root!();
+    let env = Env::new();
+    let before = env.snapshot();
+    let out = run(
+        &env,
+        &[
+            "-v",
+            "etcvol:/etc",
+            "busybox:latest",
+            "sh",
+            "-c",
+            "grep -c app /etc/passwd; stat -c %a /etc; echo mine > /etc/added",
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["1", "755"],
+        "an empty volume takes the image's content and mode"
+    );
+    let out = run(
+        &env,
+        &["-v", "etcvol:/etc", "busybox:latest", "cat", "/etc/added"],
+    );
+    assert_eq!(out.trim(), "mine", "data persists across containers");
+    // `nocopy`: an empty volume stays empty.
+    let out = run(
+        &env,
+        &[
+            "-v",
+            "bare:/home:nocopy",
+            "busybox:latest",
+            "ls",
+            "-A",
+            "/home",
+        ],
+    );
+    assert_eq!(out.trim(), "", "{out}");
+    let ls = env.ok(env.root.path(), &["volume", "ls"]);
+    assert!(ls.contains("etcvol") && ls.contains("bare"), "{ls}");
+    env.ok(env.root.path(), &["volume", "rm", "etcvol", "bare"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
+
+#[test]
+fn anonymous_volumes_belong_to_their_container() {
+    require_root!();
+    let env = Env::new();
+    let before = env.snapshot();
+    let root = env.root.path();
+    env.ok(
+        root,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "anon",
+            "-v",
+            "/data",
+            "busybox:latest",
+            "sh",
+            "-c",
+            "echo kept > /data/f; grep ' /data ' /proc/self/mounts | cut -d' ' -f3; sleep 1000",
+        ],
+    );
+    common::wait_for("the container's output", || {
+        !env.ok(root, &["container", "logs", "anon"]).is_empty()
+    });
+    let logs = env.ok(root, &["container", "logs", "anon"]);
+    assert_eq!(
+        logs.trim(),
+        "ext4",
+        "a directory of the host, not the overlay"
+    );
+    let volumes = || {
+        env.ok(root, &["volume", "ls", "-q"])
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let vols = volumes();
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    assert_eq!(vols[0].len(), 64, "named by a random id, as Docker does");
+    let data = root.join("volumes").join(&vols[0]).join("_data/f");
+    assert_eq!(std::fs::read_to_string(&data).unwrap(), "kept\n");
+    // `rm -v` removes it with the container; `run --rm` too.
+    env.ok(root, &["container", "rm", "-f", "-v", "anon"]);
+    assert!(volumes().is_empty());
+    run(&env, &["-v", "/scratch", "busybox:latest", "true"]);
+    assert!(
+        volumes().is_empty(),
+        "run --rm removes its anonymous volumes"
+    );
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
+
+#[test]
+fn binds_are_read_only_or_not_and_created_when_missing() {
+    require_root!();
+    let env = Env::new();
+    let before = env.snapshot();
+    let host = env.root.path().join("host-dir");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in"), "from the host\n").unwrap();
+    let rw = format!("{}:/rw", host.display());
+    let ro = format!("{}:/ro:ro", host.display());
+    let out = run(
+        &env,
+        &[
+            "-v",
+            &rw,
+            "-v",
+            &ro,
+            "busybox:latest",
+            "sh",
+            "-c",
+            "cat /rw/in; echo out > /rw/out; (echo x > /ro/x) 2>/dev/null && echo ro-writable || echo ro-refused",
+        ],
+    );
+    assert_eq!(out, "from the host\nro-refused\n");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap(),
+        "out\n",
+        "written through to the host"
+    );
+    assert!(!host.join("x").exists());
+    // A single file can be bound too.
+    let file = format!("{}:/etc/motd:ro", host.join("in").display());
+    assert_eq!(
+        run(&env, &["-v", &file, "busybox:latest", "cat", "/etc/motd"]),
+        "from the host\n"
+    );
+    // Missing host directories are created, as Compose's short syntax does.
+    let missing = env.root.path().join("not/yet/there");
+    let spec = format!("{}:/data", missing.display());
+    run(
+        &env,
+        &["-v", &spec, "busybox:latest", "touch", "/data/made"],
+    );
+    assert!(missing.join("made").exists());
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
+
+#[test]
+fn tmpfs_mounts_have_their_size_and_mode() {
+    require_root!();
+    let env = Env::new();
+    let before = env.snapshot();
+    let out = run(
+        &env,
+        &[
+            "--tmpfs",
+            "/fast:size=2m,mode=1770",
+            "--tmpfs",
+            "/plain",
+            "busybox:latest",
+            "sh",
+            "-c",
+            "stat -c %a /fast /plain; df -k /fast | tail -1 | tr -s ' ' | cut -d' ' -f2; \
+             (head -c 3000000 /dev/zero > /fast/big) 2>/dev/null && echo fits || echo full",
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["1770", "1777", "2048", "full"],
+        "mode, Docker's default mode, size, and the size is a limit"
+    );
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
+
+#[test]
+fn secrets_and_configs_are_read_only_files() {
+    require_root!();
+    let mut env = Env::with_network();
+    let before = env.snapshot();
+    let dir = env.project(
+        &berth_testkit::unique_name("sec"),
+        r#"
+services:
+  app:
+    image: busybox:latest
+    command: ["sh", "-c", "cat /run/secrets/token /run/secrets/renamed /app.conf /other; (echo x > /run/secrets/token) 2>/dev/null && echo writable || echo read-only; stat -c %a /run/secrets/token"]
+    secrets:
+      - token
+      - source: token
+        target: renamed
+    configs:
+      - source: appconf
+        target: /app.conf
+      - other
+secrets:
+  token:
+    file: ./token.txt
+configs:
+  appconf:
+    file: ./app.conf
+  other:
+    file: ./other.conf
+"#,
+    );
+    std::fs::write(dir.join("token.txt"), "s3cret\n").unwrap();
+    std::fs::write(dir.join("app.conf"), "conf=1\n").unwrap();
+    std::fs::write(dir.join("other.conf"), "other=2\n").unwrap();
+    // `other` has no target: Compose puts a config at /<name>.
+    env.ok(&dir, &["up", "-d"]);
+    common::wait_for("the service's output", || {
+        env.ok(&dir, &["logs", "--no-log-prefix", "app"])
+            .contains("read")
+    });
+    let logs = env.ok(&dir, &["logs", "--no-log-prefix", "app"]);
+    assert_eq!(
+        logs.lines().collect::<Vec<_>>(),
+        ["s3cret", "s3cret", "conf=1", "other=2", "read-only", "644"],
+        "{logs}"
+    );
+    env.ok(&dir, &["down", "-v", "-t", "1"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
