@@ -135,6 +135,15 @@ impl Builder {
 
     /// Builds; returns the image (tagged with `opts.tags`).
     pub fn build(&self, opts: &BuildOptions, out: Out) -> Result<Image, BuildError> {
+        let ctx_str = opts.context.to_string_lossy();
+        if ["http://", "https://", "git@", "git://"]
+            .iter()
+            .any(|p| ctx_str.starts_with(p))
+        {
+            return Err(BuildError::Io(format!(
+                "build context {ctx_str}: remote contexts are not supported by berth; clone it and build from the directory"
+            )));
+        }
         let _hold = self.store.hold()?;
         let (text, file, path) = read_dockerfile(opts)?;
         let df = Dockerfile::parse(&text, &file)?;

@@ -226,6 +226,17 @@ fn errors_name_the_dockerfile_line() {
         err.contains("about to fail") && err.contains("on-stderr"),
         "{err}"
     );
+    // Remote contexts are refused with a clear message.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    build: https://example.invalid/app.git\n",
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&env.berth(&dir, &["build"]).stderr).into_owned();
+    assert!(
+        err.contains("remote contexts are not supported by berth"),
+        "{err}"
+    );
     // The failed step's container is gone.
     assert!(env.container_ids().is_empty());
     let ls = env.ok(&dir, &["image", "ls", "--format", "{{.Repository}}"]);
