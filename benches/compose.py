@@ -22,6 +22,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where cargo puts the release build (CARGO_TARGET_DIR, as cargo reads it).
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
 IMAGE = "berthbench/busybox:latest"
 COMPOSE = "/opt/compose-venv/bin/docker-compose"
 # A service that exits promptly on SIGTERM, so `down` measures the tools and
@@ -29,8 +31,8 @@ COMPOSE = "/opt/compose-venv/bin/docker-compose"
 COMMAND = "[\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3600 & wait\"]"
 
 
-def sh(cmd, env=None, check=True, quiet=True):
-    out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE if quiet else None,
+def sh(cmd, env=None, check=True, quiet=True, cwd=None):
+    out = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE if quiet else None,
                          stderr=subprocess.STDOUT if quiet else None, text=True)
     if check and out.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed:\n{out.stdout}")
@@ -65,10 +67,10 @@ def ensure_anchors(tools):
 
 
 def build(tmp):
-    sh(["cargo", "build", "--release", "-q", "-p", "berth", "-p", "berth-testkit"], quiet=False)
+    sh(["cargo", "build", "--release", "-q", "-p", "berth", "-p", "berth-testkit"], quiet=False, cwd=REPO)
     oci = os.path.join(tmp, "busybox.oci.tar")
     docker = os.path.join(tmp, "busybox.docker.tar")
-    sh([os.path.join(REPO, "target/release/berth-testimage"), oci, "latest"])
+    sh([os.path.join(TARGET, "release/berth-testimage"), oci, "latest"])
     sh(["skopeo", "copy", "--quiet", f"oci-archive:{oci}:latest", f"docker-archive:{docker}:{IMAGE}"])
     return docker
 
@@ -156,7 +158,7 @@ def main():
         if "berth" in tools:
             root = os.path.join(tmp, "berth-root")
             env = dict(os.environ, BERTH_ROOT=root)
-            berth = os.path.join(REPO, "target/release/berth")
+            berth = os.path.join(TARGET, "release/berth")
             sh([berth, "image", "load", "-i", archive], env=env)
             runners.append(Tool("berth", [berth], env))
         if "docker" in tools:
@@ -182,7 +184,7 @@ def main():
         if dockerd:
             dockerd.stop()
         if "berth" in tools:
-            berth = os.path.join(REPO, "target/release/berth")
+            berth = os.path.join(TARGET, "release/berth")
             sh([berth, "--root", os.path.join(tmp, "berth-root"), "__internal", "shutdown"], check=False)
         shutil.rmtree(tmp, ignore_errors=True)
     report(results, sizes)

@@ -62,7 +62,7 @@ impl Outcome {
 }
 
 enum Msg {
-    Done(usize, Result<Option<String>, String>, Duration),
+    Done(usize, Result<Option<String>, String>),
 }
 
 struct Queue {
@@ -107,14 +107,13 @@ pub fn execute(
         for _ in 0..workers {
             let tx = tx.clone();
             let queue = &queue;
-            scope.spawn(move || worker(queue, backend, tx));
+            scope.spawn(move || worker(queue, plan, backend, on_event, tx));
         }
         drop(tx);
         let mut finished = 0;
         let mut in_flight = 0;
         let dispatch = |id: usize, outcome: &Outcome, in_flight: &mut usize| {
             let node = plan.node(id);
-            on_event(Event::Started(node));
             let container = resolve(&node.op, &outcome.created);
             queue.jobs.lock().unwrap().0.push_back((
                 id,
@@ -132,35 +131,23 @@ pub fn execute(
             }
         }
         while finished < n && in_flight > 0 {
-            let Ok(Msg::Done(id, result, took)) = rx.recv() else {
+            let Ok(Msg::Done(id, result)) = rx.recv() else {
                 break;
             };
             in_flight -= 1;
             finished += 1;
-            let node = plan.node(id);
+            // The worker has reported the outcome (see `worker`).
             let failed = match result {
                 Ok(created) => {
                     if let Some(cid) = created {
                         outcome.created.insert(id, cid);
                     }
-                    on_event(Event::Done(node, took));
                     false
                 }
+                Err(_) if optional(&plan.node(id).op) => false,
                 Err(e) => {
-                    if matches!(
-                        node.op,
-                        Op::WaitService {
-                            required: false,
-                            ..
-                        }
-                    ) {
-                        on_event(Event::Warning(node, &e));
-                        false
-                    } else {
-                        on_event(Event::Failed(node, &e));
-                        outcome.failed.push((id, e));
-                        true
-                    }
+                    outcome.failed.push((id, e));
+                    true
                 }
             };
             if failed {
@@ -185,7 +172,16 @@ pub fn execute(
     outcome
 }
 
-fn worker(queue: &Queue, backend: &dyn Backend, tx: mpsc::Sender<Msg>) {
+/// Takes jobs until the queue closes. A node is reported started when a
+/// worker takes it, not when it becomes ready, so the progress shows what
+/// runs under the parallelism cap.
+fn worker(
+    queue: &Queue,
+    plan: &Plan,
+    backend: &dyn Backend,
+    on_event: &(dyn Fn(Event) + Sync),
+    tx: mpsc::Sender<Msg>,
+) {
     loop {
         let job = {
             let mut jobs = queue.jobs.lock().unwrap();
@@ -200,12 +196,33 @@ fn worker(queue: &Queue, backend: &dyn Backend, tx: mpsc::Sender<Msg>) {
             }
         };
         let Some((id, job)) = job else { return };
+        let node = plan.node(id);
+        on_event(Event::Started(node));
         let start = Instant::now();
         let result = run_op(backend, &job);
-        if tx.send(Msg::Done(id, result, start.elapsed())).is_err() {
+        let took = start.elapsed();
+        // Reported before the worker takes another job, so the progress
+        // never shows more running than the cap.
+        match &result {
+            Ok(_) => on_event(Event::Done(node, took)),
+            Err(e) if optional(&node.op) => on_event(Event::Warning(node, e)),
+            Err(e) => on_event(Event::Failed(node, e)),
+        }
+        if tx.send(Msg::Done(id, result)).is_err() {
             return;
         }
     }
+}
+
+/// A wait on a dependency with `required: false`: its failure is a warning.
+fn optional(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::WaitService {
+            required: false,
+            ..
+        }
+    )
 }
 
 fn resolve(op: &Op, created: &HashMap<usize, String>) -> Option<String> {

@@ -169,8 +169,22 @@ fn parallelism_is_capped() {
         delay: Duration::from_millis(15),
         ..Fake::default()
     };
-    assert!(execute(&plan, &fake, 2, &no_events).ok());
+    // Reported as started only once running: never more than the cap.
+    let shown = AtomicUsize::new(0);
+    let max_shown = AtomicUsize::new(0);
+    let on = |e: Event| match e {
+        Event::Started(_) => {
+            let n = shown.fetch_add(1, Ordering::SeqCst) + 1;
+            max_shown.fetch_max(n, Ordering::SeqCst);
+        }
+        Event::Done(..) | Event::Failed(..) | Event::Warning(..) => {
+            shown.fetch_sub(1, Ordering::SeqCst);
+        }
+        Event::Skipped(_) => {}
+    };
+    assert!(execute(&plan, &fake, 2, &on).ok());
     assert_eq!(fake.max_running.load(Ordering::SeqCst), 2);
+    assert_eq!(max_shown.load(Ordering::SeqCst), 2);
     let fake = Fake {
         delay: Duration::from_millis(15),
         ..Fake::default()

@@ -29,6 +29,8 @@ use crate::output::style::Style;
 
 /// Loads the project (warnings printed) and opens the engine.
 pub fn engine(g: &Global, services: &[String]) -> anyhow::Result<Engine> {
+    // A bad --progress is an error even when nothing is shown.
+    Mode::parse(&g.progress, false).map_err(anyhow::Error::msg)?;
     let opts = super::config::load_options(g, services, false)?;
     let loaded = super::config::load(&opts)?;
     Ok(Engine::new(&g.root(), loaded.project)?)
