@@ -27,14 +27,42 @@ fn header_from(meta: &fs::Metadata) -> tar::Header {
     h
 }
 
-/// Tars the changes of an overlay upper dir as an OCI layer.
-pub fn from_upper(upper: &Path) -> io::Result<Vec<u8>> {
+/// Tars the changes of an overlay upper dir as an OCI layer. `lower` are
+/// the layers below (topmost first): a directory that overlayfs only copied
+/// up (to hold a mount point, say) and that is unchanged is left out, so
+/// `RUN true` gives an empty layer.
+pub fn from_upper(upper: &Path, lower: &[PathBuf]) -> io::Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    walk(upper, upper, &mut tar)?;
+    let mut pending = Vec::new();
+    walk(upper, upper, lower, &mut pending, &mut tar)?;
     tar.into_inner()
 }
 
-fn walk(base: &Path, dir: &Path, tar: &mut tar::Builder<Vec<u8>>) -> io::Result<()> {
+/// Whether `rel` is a directory below with the same owner and mode.
+fn same_dir_below(rel: &Path, meta: &fs::Metadata, lower: &[PathBuf]) -> bool {
+    lower
+        .iter()
+        .find_map(|l| fs::symlink_metadata(l.join(rel)).ok())
+        .is_some_and(|m| {
+            m.is_dir() && m.mode() == meta.mode() && m.uid() == meta.uid() && m.gid() == meta.gid()
+        })
+}
+
+/// Walks `dir`; directory entries wait in `pending` until something below
+/// them is written (or they are a change themselves).
+fn walk(
+    base: &Path,
+    dir: &Path,
+    lower: &[PathBuf],
+    pending: &mut Vec<(PathBuf, tar::Header)>,
+    tar: &mut tar::Builder<Vec<u8>>,
+) -> io::Result<()> {
+    let flush = |pending: &mut Vec<(PathBuf, tar::Header)>, tar: &mut tar::Builder<Vec<u8>>| {
+        for (rel, mut h) in pending.drain(..) {
+            tar.append_data(&mut h, &rel, io::empty())?;
+        }
+        Ok::<(), io::Error>(())
+    };
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -47,6 +75,7 @@ fn walk(base: &Path, dir: &Path, tar: &mut tar::Builder<Vec<u8>>) -> io::Result<
         let ft = meta.file_type();
         if ft.is_char_device() && meta.rdev() == 0 {
             // overlayfs whiteout → `.wh.<name>`
+            flush(pending, tar)?;
             let name = format!(".wh.{}", rel.file_name().unwrap().to_string_lossy());
             let wh = rel.with_file_name(name);
             let mut h = tar::Header::new_gnu();
@@ -60,16 +89,25 @@ fn walk(base: &Path, dir: &Path, tar: &mut tar::Builder<Vec<u8>>) -> io::Result<
         if ft.is_dir() {
             h.set_entry_type(tar::EntryType::Directory);
             h.set_size(0);
-            tar.append_data(&mut h, &rel, io::empty())?;
             let opaque = xattr_get(&path, "trusted.overlay.opaque").is_some_and(|v| v == b"y");
+            let depth = pending.len();
+            pending.push((rel.clone(), h));
+            if opaque || !same_dir_below(&rel, &meta, lower) {
+                flush(pending, tar)?;
+            }
             if opaque {
                 let mut o = tar::Header::new_gnu();
                 o.set_size(0);
                 o.set_mode(0o644);
                 tar.append_data(&mut o, rel.join(".wh..wh..opq"), io::empty())?;
             }
-            walk(base, &path, tar)?;
-        } else if ft.is_symlink() {
+            walk(base, &path, lower, pending, tar)?;
+            // Nothing below was written: the copied-up directory stays out.
+            pending.truncate(depth);
+            continue;
+        }
+        flush(pending, tar)?;
+        if ft.is_symlink() {
             h.set_entry_type(tar::EntryType::Symlink);
             h.set_size(0);
             tar.append_link(&mut h, &rel, fs::read_link(&path)?)?;
@@ -189,8 +227,15 @@ mod tests {
         fs::create_dir_all(u.join("proc")).unwrap();
         fs::create_dir_all(u.join("etc")).unwrap();
         fs::write(u.join("etc/hosts"), b"").unwrap();
-        let n = names(&from_upper(u).unwrap());
-        assert_eq!(n, vec!["app", "app/x", "etc"]);
+        let n = names(&from_upper(u, &[]).unwrap());
+        assert_eq!(n, vec!["app", "app/x", "etc"], "etc is new: no layer below");
+        // With etc below, unchanged, only the real change is left.
+        let low = tempfile::tempdir().unwrap();
+        fs::create_dir_all(low.path().join("etc")).unwrap();
+        let meta = fs::metadata(u.join("etc")).unwrap();
+        fs::set_permissions(low.path().join("etc"), meta.permissions()).unwrap();
+        let n = names(&from_upper(u, &[low.path().to_owned()]).unwrap());
+        assert_eq!(n, vec!["app", "app/x"]);
     }
 
     #[test]

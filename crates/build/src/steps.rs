@@ -97,6 +97,7 @@ impl Builder {
         if self.cached(ctx, st, ins, &k) {
             return Ok(true);
         }
+        let lower = self.lower_dirs(st)?;
         let cid = berth_store::new_id();
         let mut hosts =
             String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
@@ -107,7 +108,7 @@ impl Builder {
             name: format!("berth-build-{}", &cid[..12]),
             id: cid,
             image: "build".into(),
-            lower_dirs: self.lower_dirs(st)?,
+            lower_dirs: lower.clone(),
             process: Process {
                 args: args.clone(),
                 env,
@@ -141,7 +142,7 @@ impl Builder {
                 output,
             });
         }
-        let tar = layer::from_upper(&self.runtime.dir(&c.id).upper()).map_err(io);
+        let tar = layer::from_upper(&self.runtime.dir(&c.id).upper(), &lower).map_err(io);
         let _ = self.runtime.remove(&c.id, true, true);
         let info = self.store.add_layer(&tar?[..])?;
         self.cache.put(&k, &info.diff_id);
