@@ -49,9 +49,17 @@ fn fail(msg: String) -> ! {
 
 /// Joins the namespaces of the container whose init is `pid`, runs `spec` in
 /// it and exits with its status (127 when the command is not found).
-/// With `privileged`, the process gets every capability whatever the
-/// container has (`exec --privileged`).
-pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec, privileged: bool) -> ! {
+/// How a process enters a container besides its [`ExecSpec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Entry {
+    /// Every capability, whatever the container has (`exec --privileged`).
+    pub privileged: bool,
+    /// The process dies with the one that waits for it (a healthcheck probe
+    /// killed at its timeout must not leave its command running).
+    pub die_with_parent: bool,
+}
+
+pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec, entry: Entry) -> ! {
     // Open every namespace and cgroup first: after joining the mount
     // namespace, the host's /proc and cgroup tree are gone.
     let cgroups = crate::cgroups::procs_files_of(pid)
@@ -116,7 +124,7 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec, privi
     }
     let user = spec.user.as_deref().unwrap_or(&config.process.user);
     let security = crate::config::Security {
-        privileged: config.security.privileged || privileged,
+        privileged: config.security.privileged || entry.privileged,
         ..config.security.clone()
     };
     let set = crate::spawn::capabilities::effective(&security).unwrap_or_else(|e| fail(e));
@@ -174,6 +182,11 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec, privi
         )
     };
     crate::spawn::child::reset_signals();
+    if entry.die_with_parent {
+        // After the user switch, which clears it.
+        // SAFETY: prctl with constant arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    }
     match execve_path(&path, &spec.args, &env) {
         Err(e) => fail(e),
         Ok(never) => match never {},
@@ -264,5 +277,13 @@ pub fn helper_main(root: &berth_store::Root, id: &str, spec_json: &str, privileg
         );
         return 1;
     };
-    enter_and_exec(pid.pid, &c.config, &spec, privileged)
+    enter_and_exec(
+        pid.pid,
+        &c.config,
+        &spec,
+        Entry {
+            privileged,
+            die_with_parent: false,
+        },
+    )
 }

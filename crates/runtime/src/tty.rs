@@ -33,11 +33,18 @@ impl Pty {
         })
     }
 
-    /// In the child: a new session whose controlling terminal, stdin,
-    /// stdout and stderr are the slave.
+    pub fn master(&self) -> BorrowedFd<'_> {
+        self.master.as_fd()
+    }
+
+    /// In the child: a session (new unless it leads one already) whose
+    /// controlling terminal, stdin, stdout and stderr are the slave.
     pub fn become_controlling(self) -> Result<(), String> {
         drop(self.master);
-        nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+        match nix::unistd::setsid() {
+            Ok(_) | Err(nix::Error::EPERM) => {}
+            Err(e) => return Err(format!("setsid: {e}")),
+        }
         // SAFETY: plain open/ioctl/dup2 on descriptors we own.
         unsafe {
             let fd = libc::open(self.slave.as_ptr(), libc::O_RDWR);

@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{ForkResult, Pid, fork, pipe2};
 
 use crate::config::{ContainerConfig, Healthcheck};
-use crate::exec::{ExecSpec, enter_and_exec};
+use crate::exec::{Entry, ExecSpec, enter_and_exec};
 use crate::state::{Health, HealthResult, now_rfc3339};
 
 const KEEP: usize = 5;
@@ -90,7 +90,15 @@ impl Checker {
                     libc::dup2(w, 1);
                     libc::dup2(w, 2);
                 }
-                enter_and_exec(pid, config, &spec, false)
+                enter_and_exec(
+                    pid,
+                    config,
+                    &spec,
+                    Entry {
+                        privileged: false,
+                        die_with_parent: true,
+                    },
+                )
             }
             Ok(ForkResult::Parent { child }) => {
                 let now = Instant::now();

@@ -126,25 +126,44 @@ impl LogPump {
     }
 
     fn write_lines(&mut self, i: usize, stream: &str, data: &[u8]) {
-        let Some(log) = self.log.as_mut() else { return };
+        if self.log.is_none() {
+            return;
+        }
         let time = now_rfc3339();
         let mut out = String::new();
-        let partial = &mut self.partial[i];
-        for &b in data {
-            partial.push(b);
-            if b == b'\n' || partial.len() >= MAX_LINE {
-                let line = String::from_utf8_lossy(partial).into_owned();
-                out.push_str(
-                    &serde_json::json!({"log": line, "stream": stream, "time": time}).to_string(),
-                );
-                out.push('\n');
-                partial.clear();
+        let mut done = Vec::new();
+        {
+            let partial = &mut self.partial[i];
+            for &b in data {
+                partial.push(b);
+                if b == b'\n' || partial.len() >= MAX_LINE {
+                    done.push(String::from_utf8_lossy(partial).into_owned());
+                    partial.clear();
+                }
             }
         }
-        let _ = log.write_all(out.as_bytes());
-        self.written += out.len() as u64;
-        if self.written >= self.max_size {
-            self.rotate();
+        // Rotation is checked line by line, so that no file grows much past
+        // max-size however much output comes at once.
+        for line in done {
+            out.push_str(
+                &serde_json::json!({"log": line, "stream": stream, "time": time}).to_string(),
+            );
+            out.push('\n');
+            if self.written + out.len() as u64 >= self.max_size {
+                self.append(&out);
+                out.clear();
+                self.rotate();
+            }
+        }
+        self.append(&out);
+    }
+
+    fn append(&mut self, text: &str) {
+        if let Some(log) = self.log.as_mut()
+            && !text.is_empty()
+        {
+            let _ = log.write_all(text.as_bytes());
+            self.written += text.len() as u64;
         }
     }
 

@@ -120,7 +120,16 @@ fn setup(r: Received, channel: &OwnedFd) -> ChildResult<Never> {
         .ok_or("no command given: the image has no Cmd or Entrypoint and none was set")?;
     let path = lookup(argv0, &env)
         .ok_or_else(|| format!("exec: \"{argv0}\": executable file not found in $PATH"))?;
-    stdio(&r.stdio, c.process.tty)?;
+    if c.process.tty {
+        // A terminal of the container's own devpts (so `tty` can name it);
+        // the shim keeps its master.
+        let pty = crate::tty::Pty::open().map_err(|e| format!("open a terminal: {e}"))?;
+        super::channel::send(channel, b"pty", &[pty.master().as_raw_fd()])
+            .map_err(|e| format!("hand the terminal to the shim: {e}"))?;
+        pty.become_controlling()?;
+    } else {
+        stdio(&r.stdio)?;
+    }
     drop(r.stdio);
     mark_cloexec(channel.as_raw_fd());
     reset_signals();
@@ -172,7 +181,7 @@ pub fn lookup(cmd: &str, env: &[String]) -> Option<String> {
         })
 }
 
-fn stdio(fds: &[OwnedFd; 3], tty: bool) -> ChildResult {
+fn stdio(fds: &[OwnedFd; 3]) -> ChildResult {
     for (i, fd) in fds.iter().enumerate() {
         let fd = fd.as_raw_fd();
         if fd != i as RawFd {
@@ -180,15 +189,6 @@ fn stdio(fds: &[OwnedFd; 3], tty: bool) -> ChildResult {
             if unsafe { libc::dup2(fd, i as RawFd) } < 0 {
                 return Err(format!("dup2: {}", std::io::Error::last_os_error()));
             }
-        }
-    }
-    if tty {
-        // SAFETY: fd 0 is the pty slave and we lead a new session.
-        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
-            return Err(format!(
-                "set controlling terminal: {}",
-                std::io::Error::last_os_error()
-            ));
         }
     }
     Ok(())

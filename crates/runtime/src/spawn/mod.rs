@@ -135,29 +135,25 @@ pub struct Spawned {
     pub pty: Option<OwnedFd>,
 }
 
-/// The container's stdio: `[stdin, stdout, stderr]` and the pty master.
-fn stdio(config: &ContainerConfig, dir: &ContainerDir) -> Result<([File; 3], Option<OwnedFd>)> {
+/// The container's stdio: `[stdin, stdout, stderr]`. A `tty: true`
+/// container opens its terminal itself, in its own devpts, and hands the
+/// master back; its stdio here is only a placeholder.
+fn stdio(config: &ContainerConfig, dir: &ContainerDir) -> Result<[File; 3]> {
+    let null = || File::open("/dev/null").map_err(|e| RuntimeError::io("/dev/null", e));
     if config.process.tty {
-        let p = nix::pty::openpty(None, None)
-            .map_err(|e| RuntimeError::container(&config.name, format!("openpty: {e}")))?;
-        let slave: File = p.slave.into();
-        let dup = || slave.try_clone().map_err(|e| RuntimeError::io("pty", e));
-        return Ok(([dup()?, dup()?, slave], Some(p.master)));
+        return Ok([null()?, null()?, null()?]);
     }
     let stdin = if config.process.stdin_open {
         open_stdin_fifo(dir)?
     } else {
-        File::open("/dev/null").map_err(|e| RuntimeError::io("/dev/null", e))?
+        null()?
     };
     let on = config.logging.enabled();
-    Ok((
-        [
-            stdin,
-            open_out(&dir.raw("stdout"), on)?,
-            open_out(&dir.raw("stderr"), on)?,
-        ],
-        None,
-    ))
+    Ok([
+        stdin,
+        open_out(&dir.raw("stdout"), on)?,
+        open_out(&dir.raw("stderr"), on)?,
+    ])
 }
 
 /// The network namespace the child must join, if not its own.
@@ -211,11 +207,11 @@ pub fn release(
         let empty = root.containers().join(".empty");
         Root::ensure_dir(&empty)?;
         crate::volumes::create_host_paths(config)?;
-        let (files, pty) = stdio(config, &dir)?;
+        let files = stdio(config, &dir)?;
         let netns = netns_to_join(&records, config, prepared.new_net)?;
-        Ok((empty, files, pty, netns))
+        Ok((empty, files, netns))
     })();
-    let (empty, files, pty, netns) = match setup {
+    let (empty, files, netns) = match setup {
         Ok(v) => v,
         Err(e) => {
             prepared.discard();
@@ -246,19 +242,25 @@ pub fn release(
     }
     drop(files);
     // An empty answer is the close-on-exec of the child's end: it exec'd.
-    let answer = channel::recv(&prepared.channel).map(|(d, _)| d);
-    match answer {
-        Ok(msg) if msg.is_empty() => Ok(Spawned {
-            pid: prepared.pid,
-            pty,
-        }),
-        Ok(msg) => {
-            let _ = waitpid(Pid::from_raw(prepared.pid), None);
-            Err(RuntimeError::container(
-                &config.name,
-                String::from_utf8_lossy(&msg).into_owned(),
-            ))
+    // Before that, a tty container hands over its terminal's master.
+    let mut pty = None;
+    loop {
+        match channel::recv(&prepared.channel) {
+            Ok((msg, _)) if msg.is_empty() => {
+                return Ok(Spawned {
+                    pid: prepared.pid,
+                    pty,
+                });
+            }
+            Ok((msg, mut fds)) if msg == b"pty" && fds.len() == 1 => pty = fds.pop(),
+            Ok((msg, _)) => {
+                let _ = waitpid(Pid::from_raw(prepared.pid), None);
+                return Err(RuntimeError::container(
+                    &config.name,
+                    String::from_utf8_lossy(&msg).into_owned(),
+                ));
+            }
+            Err(e) => return Err(fail(prepared, e)),
         }
-        Err(e) => Err(fail(prepared, e)),
     }
 }

@@ -141,7 +141,25 @@ fn print_from(path: &std::path::Path, offset: u64, timestamps: bool) -> u64 {
 
 pub fn logs(rt: &Runtime, a: LogsArgs) -> anyhow::Result<i32> {
     let id = rt.resolve(&a.container)?;
+    if !rt.inspect(&id)?.config.logging.enabled() {
+        anyhow::bail!("configured logging driver does not support reading");
+    }
     let path = rt.dir(&id).log();
+    // Rotated files first, oldest first (`container.log.2`, `.1`).
+    let mut rotated: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(rt.dir(&id).path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let i = n.strip_prefix("container.log.")?.parse().ok()?;
+            Some((i, e.path()))
+        })
+        .collect();
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
+    for (_, p) in rotated {
+        print_from(&p, 0, a.timestamps);
+    }
     let mut off = print_from(&path, 0, a.timestamps);
     if !a.follow {
         return Ok(0);
