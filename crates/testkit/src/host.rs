@@ -126,7 +126,7 @@ fn cgroup_dirs(prefix: &str) -> Vec<String> {
         if let Ok(rd) = std::fs::read_dir(root) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with(prefix) && e.path().is_dir() {
+                if name.starts_with(prefix) && e.path().is_dir() && !only_spares(&e.path()) {
                     out.push(format!("{root}/{name}"));
                 }
             }
@@ -134,6 +134,20 @@ fn cgroup_dirs(prefix: &str) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// A parent that holds nothing but `spare-*` cgroups belongs to a running
+/// berth monitor (its spare shim's prepared process waits there) and goes
+/// with it; it is not a container left behind.
+fn only_spares(dir: &std::path::Path) -> bool {
+    let mut children = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .peekable();
+    children.peek().is_some()
+        && children.all(|e| e.file_name().to_string_lossy().starts_with("spare-"))
 }
 
 impl Snapshot {

@@ -187,7 +187,8 @@ impl Env {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             reap_orphans();
-            let procs = self.processes();
+            let mut procs = self.processes();
+            procs.extend(self.spare_cgroups());
             let diff = before.diff(&self.snapshot());
             if (procs.is_empty() && diff.is_empty()) || std::time::Instant::now() > deadline {
                 out.extend(procs);
@@ -196,6 +197,30 @@ impl Env {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    /// Spare cgroups of this root's monitor (the snapshot does not count a
+    /// parent that holds only those; once the monitor is gone there must be
+    /// none).
+    pub fn spare_cgroups(&self) -> Vec<String> {
+        let parent = berth_runtime::cgroups::parent_for(&berth_store::Root::new(self.root.path()));
+        let mut out = Vec::new();
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for e in std::fs::read_dir(h.path().join(&parent))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if e.file_name().to_string_lossy().starts_with("spare-") {
+                    out.push(format!("cgroup left: {}", e.path().display()));
+                }
+            }
+        }
+        out
     }
 
     /// Live processes of this root: berth processes that name it and
