@@ -456,3 +456,34 @@ fn with_its_monitor_and_shim_killed_berth_still_tells_the_truth() {
     // The new monitor (started by these commands) cleaned the old spare.
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }
+
+#[test]
+fn deploy_restart_policy_restarts_like_restart() {
+    require_root!();
+    let mut env = Env::with_network();
+    let before = env.snapshot();
+    let project = berth_testkit::unique_name("rp");
+    let dir = env.project(
+        &project,
+        r#"
+services:
+  flaky:
+    image: busybox:latest
+    command: ["sh", "-c", "echo run; exit 1"]
+    deploy:
+      restart_policy:
+        condition: on-failure
+        max_attempts: 2
+"#,
+    );
+    env.ok(&dir, &["up", "-d"]);
+    let name = format!("{project}-flaky-1");
+    wait_for("two restarts, then exited", || {
+        let c = env.inspect(&name);
+        c["State"]["Status"] == "exited" && c["RestartCount"] == 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(env.inspect(&name)["RestartCount"], 2, "max_attempts holds");
+    env.ok(&dir, &["down", "-t", "1"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}

@@ -362,3 +362,79 @@ fn bad_settings_fail_before_anything_runs() {
     );
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }
+
+#[test]
+fn entrypoint_command_env_workdir_and_user_follow_docker() {
+    require_root!();
+    let env = Env::new();
+    let before = env.snapshot();
+    let root = env.root.path();
+    let layer = root.join("layer.tar");
+    std::fs::write(&layer, berth_testkit::busybox::rootfs_tar().unwrap()).unwrap();
+    env.ok(
+        root,
+        &[
+            "image",
+            "import",
+            "-c",
+            r#"ENTRYPOINT ["/bin/echo", "ep"]"#,
+            "-c",
+            r#"CMD ["default"]"#,
+            "-c",
+            "ENV A=image B=image",
+            "-c",
+            "WORKDIR /tmp",
+            "-c",
+            "USER app",
+            layer.to_str().unwrap(),
+            "ep:1",
+        ],
+    );
+    let run = |args: &[&str]| {
+        let mut a = vec!["container", "run", "--rm"];
+        a.extend_from_slice(args);
+        env.ok(root, &a)
+    };
+    assert_eq!(run(&["ep:1"]), "ep default\n", "Entrypoint + Cmd");
+    assert_eq!(
+        run(&["ep:1", "x", "-y"]),
+        "ep x -y\n",
+        "arguments replace Cmd"
+    );
+    assert_eq!(
+        run(&["--entrypoint", "/bin/echo", "ep:1"]),
+        "\n",
+        "a new entrypoint drops the image's Cmd"
+    );
+    assert_eq!(
+        run(&[
+            "--entrypoint",
+            "",
+            "-e",
+            "B=cli",
+            "ep:1",
+            "sh",
+            "-c",
+            "echo $A $B $(pwd) $(id -un) $HOME"
+        ]),
+        "image cli /tmp app /home/app\n",
+        "entrypoint reset; image env, then ours; WORKDIR; USER"
+    );
+    assert_eq!(
+        run(&[
+            "--entrypoint",
+            "sh",
+            "-u",
+            "root",
+            "-w",
+            "/",
+            "ep:1",
+            "-c",
+            "echo $(id -un) $(pwd)"
+        ]),
+        "root /\n",
+        "flags after the image belong to the command"
+    );
+    env.ok(root, &["image", "rm", "ep:1"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}

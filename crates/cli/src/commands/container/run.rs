@@ -150,9 +150,25 @@ pub struct RunArgs {
     /// Log driver options (max-size=10m, max-file=3)
     #[arg(long = "log-opt")]
     log_opt: Vec<String>,
-    image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    /// The image, then the command and its arguments: everything after the
+    /// image is the command's, even what looks like a flag (`sh -c …`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
+    fn command(&self) -> &[String] {
+        &self.image_and_command[1..]
+    }
 }
 
 fn network(rt: &Runtime, mode: &str) -> anyhow::Result<NetworkMode> {
@@ -169,7 +185,7 @@ fn network(rt: &Runtime, mode: &str) -> anyhow::Result<NetworkMode> {
 }
 
 fn config(rt: &Runtime, store: &ImageStore, a: &RunArgs) -> anyhow::Result<ContainerConfig> {
-    let image = store.get(&a.image)?;
+    let image = store.get(a.image())?;
     let lower_dirs = store.layer_dirs(&image)?;
     let ic = &image.config;
     let entrypoint = match &a.entrypoint {
@@ -177,8 +193,8 @@ fn config(rt: &Runtime, store: &ImageStore, a: &RunArgs) -> anyhow::Result<Conta
         Some(e) => vec![e.clone()],
         None => ic.entrypoint.clone().unwrap_or_default(),
     };
-    let cmd = if !a.command.is_empty() {
-        a.command.clone()
+    let cmd = if !a.command().is_empty() {
+        a.command().to_vec()
     } else if a.entrypoint.is_some() {
         vec![]
     } else {
@@ -239,7 +255,7 @@ fn config(rt: &Runtime, store: &ImageStore, a: &RunArgs) -> anyhow::Result<Conta
         id,
         name,
         labels,
-        image: a.image.clone(),
+        image: a.image().to_owned(),
         image_id: image.id.clone(),
         lower_dirs,
         process: Process {

@@ -1,8 +1,9 @@
-//! The cgroup v2 device filter, against the real kernel. This host runs
-//! cgroups hybrid, but its `unified` cgroup2 hierarchy takes BPF device
-//! programs like a pure v2 host does: a process placed there is checked by
-//! the program as well as by the v1 devices controller (which allows
-//! everything to the test's own cgroup).
+//! The cgroup v2 parts of the runtime against the real kernel: the device
+//! filter, and a container process born in its cgroup (`CLONE_INTO_CGROUP`,
+//! no migration). This host runs cgroups hybrid, but its `unified` cgroup2
+//! hierarchy takes BPF device programs and clone3 placement like a pure v2
+//! host does (the v1 devices controller allows everything to the test's
+//! own cgroup, so only the program decides).
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -78,4 +79,30 @@ fn the_v2_program_denies_every_device_but_the_defaults() {
         "allowed: /dev/zero, /dev/null; denied: creating a disk node, opening loop-control"
     );
     assert!(!tmp.path().join("disk").exists());
+}
+
+#[test]
+fn a_prepared_process_is_born_in_its_v2_cgroup() {
+    require_root!();
+    let Some(mount) = cgroup2_mount() else {
+        eprintln!("skipped: no cgroup2 hierarchy mounted");
+        return;
+    };
+    let name = berth_testkit::unique_name("berth-c3");
+    let cg = Dir(mount.join(&name));
+    std::fs::create_dir(&cg.0).unwrap();
+    let dir = std::fs::File::open(&cg.0).unwrap();
+    let p = berth_runtime::spawn::prepare(true, Some(&dir)).unwrap();
+    let own = std::fs::read_to_string(format!("/proc/{}/cgroup", p.pid)).unwrap();
+    let procs = std::fs::read_to_string(cg.0.join("cgroup.procs")).unwrap();
+    let netns = |pid: String| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let (its, ours) = (netns(p.pid.to_string()), netns("self".into()));
+    let pid = p.pid;
+    p.discard();
+    assert!(
+        own.lines().any(|l| l == format!("0::/{name}")),
+        "born in the cgroup: {own}"
+    );
+    assert_eq!(procs.trim(), pid.to_string());
+    assert_ne!(its, ours, "in a network namespace of its own");
 }
