@@ -392,6 +392,35 @@ fn network_modes_and_network_commands() {
     assert!(ls.contains("md_default") && ls.contains("bridge"), "{ls}");
     env.ok(&dir, &["down", "-t", "1"]);
     assert!(!env.ok(&dir, &["network", "ls"]).contains("md_default"));
+    // An external network must exist; once made by hand it is used, and
+    // `down` leaves it.
+    let ext = "services:\n  a:\n    image: busybox:latest\n    command: [\"sleep\", \"3600\"]\n    init: true\nnetworks:\n  default:\n    name: shared1\n    external: true\n";
+    let dir_ext = env.project("ex", ext);
+    let o = env.berth(&dir_ext, &["up", "-d"]);
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && msg.contains("shared1") && msg.contains("external"),
+        "{msg}"
+    );
+    env.ok(&dir_ext, &["network", "create", "shared1"]);
+    env.ok(&dir_ext, &["up", "-d"]);
+    let (_, routes) = exec(&env, &dir_ext, "a", "ip route");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&env.ok(&dir_ext, &["network", "inspect", "shared1"])).unwrap();
+    let subnet = inspect[0]["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        routes.contains(&subnet),
+        "a is on shared1 ({subnet}): {routes}"
+    );
+    env.ok(&dir_ext, &["down", "-t", "1"]);
+    assert!(
+        env.ok(&dir_ext, &["network", "ls"]).contains("shared1"),
+        "down keeps external networks"
+    );
+    env.ok(&dir_ext, &["network", "rm", "shared1"]);
     // Networks made by hand: create, rm, prune.
     env.ok(
         &dir,
