@@ -281,10 +281,15 @@ fn every_state_is_recorded() {
     assert_eq!(status("s"), "exited");
     assert!(env.inspect("s")["State"]["FinishedAt"].is_string());
     // A removal that fails half-way leaves a dead container, which a second
-    // removal finishes. An immutable file in its upper layer blocks it.
+    // removal finishes. Removal moves the record to `.trash` (deleted in the
+    // background); when that cannot be, the record is deleted in place, and
+    // an immutable file in its upper layer stops that half-way.
     let id = env.inspect("s")["Id"].as_str().unwrap().to_owned();
     let file = root.join("containers").join(&id).join("upper/file");
     assert!(file.exists(), "{}", file.display());
+    let trash = root.join("containers/.trash");
+    let _ = std::fs::remove_dir_all(&trash);
+    std::fs::write(&trash, "not a directory").unwrap();
     let chattr = |flag: &str| {
         Command::new("chattr")
             .args([flag, file.to_str().unwrap()])
@@ -302,9 +307,14 @@ fn every_state_is_recorded() {
     } else {
         eprintln!("chattr is not available here: the dead state is not exercised");
     }
+    std::fs::remove_file(&trash).unwrap();
     env.ok(root, &["container", "rm", "s"]);
     assert!(env.container_ids().is_empty());
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
+    assert!(
+        !root.join("containers").join(&id).exists(),
+        "the record is gone"
+    );
 }
 
 #[test]

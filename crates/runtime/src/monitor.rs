@@ -228,7 +228,13 @@ impl Monitor {
                 if let Some(exe) = exe {
                     self.follow_upgrade(&exe);
                 }
-                self.start(&id)
+                let reply = self.start(&id);
+                // Answer first: the next spare is not this request's business.
+                let mut w = &conn;
+                let _ = writeln!(w, "{}", serde_json::to_string(&reply).unwrap_or_default());
+                drop(conn);
+                self.refill();
+                return;
             }
             Ok(Request::Daemon { name, args }) => self.daemon(&name, &args),
             Ok(Request::Shutdown) => {
@@ -305,7 +311,6 @@ impl Monitor {
             }
             None => self.spawn_shim(id, false),
         };
-        self.refill();
         reply
     }
 
@@ -484,11 +489,19 @@ impl Monitor {
         while Instant::now() < deadline && !self.children.lock().unwrap().daemons.is_empty() {
             std::thread::sleep(Duration::from_millis(10));
         }
+        Records::new(&self.root).collect_trash();
         std::process::exit(0);
     }
 
     fn idle_loop(&self) {
+        // This thread also deletes removed records: at the lowest priority,
+        // so that it never slows a container down.
+        // SAFETY: setpriority on our own thread.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+        }
         loop {
+            Records::new(&self.root).collect_trash();
             std::thread::sleep(Duration::from_secs(1));
             let idle = |ch: &Children| {
                 ch.shims.is_empty()
@@ -499,6 +512,7 @@ impl Monitor {
                 let _ = std::fs::remove_file(socket_path(&self.root));
                 self.dismiss_spare();
                 if idle(&self.children.lock().unwrap()) {
+                    Records::new(&self.root).collect_trash();
                     std::process::exit(0);
                 }
             }

@@ -246,25 +246,55 @@ impl Records {
     pub fn delete(&self, id: &str) -> Result<()> {
         let d = self.dir(id);
         let name = d.read_config().map(|c| c.name).ok();
-        // The record files go last, so that a failure leaves a listed record.
-        if let Ok(rd) = fs::read_dir(&d.path) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p == d.config() || p == d.state() {
-                    continue;
+        // Moved out of the way at once and deleted later (`collect_trash`):
+        // freeing a container's blocks takes milliseconds per directory on
+        // a file system mounted with `discard`, and `run --rm` waits for rm.
+        let trash = self.trash();
+        let gone = Root::ensure_dir(&trash).is_ok()
+            && fs::rename(
+                &d.path,
+                trash.join(format!("{id}-{}", &berth_store::new_id()[..8])),
+            )
+            .is_ok();
+        if !gone {
+            // The record files go last, so that a failure leaves a listed record.
+            if let Ok(rd) = fs::read_dir(&d.path) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p == d.config() || p == d.state() {
+                        continue;
+                    }
+                    let r = match e.file_type() {
+                        Ok(t) if t.is_dir() => fs::remove_dir_all(&p),
+                        _ => fs::remove_file(&p),
+                    };
+                    r.map_err(|err| RuntimeError::io(&p, err))?;
                 }
-                let r = match e.file_type() {
-                    Ok(t) if t.is_dir() => fs::remove_dir_all(&p),
-                    _ => fs::remove_file(&p),
-                };
-                r.map_err(|err| RuntimeError::io(&p, err))?;
             }
+            remove_tree(&d.path)?;
         }
-        remove_tree(&d.path)?;
         if let Some(name) = name {
             self.release_name(&name, id);
         }
         Ok(())
+    }
+
+    fn trash(&self) -> PathBuf {
+        self.dir.join(".trash")
+    }
+
+    /// Deletes the records removed since the last call; true if any were.
+    /// The monitor calls it when idle (and before it exits).
+    pub fn collect_trash(&self) -> bool {
+        let Ok(rd) = fs::read_dir(self.trash()) else {
+            return false;
+        };
+        let mut any = false;
+        for e in rd.flatten() {
+            any = true;
+            let _ = fs::remove_dir_all(e.path());
+        }
+        any
     }
 }
 
