@@ -287,19 +287,25 @@ impl Networks {
             ipv6,
             driver_opts: spec.driver_opts.clone(),
         };
-        self.create_bridge(&n)?;
-        let recorded = self.save(&n).and_then(|()| {
-            Ok(dnsdb::put_network(
-                &self.root,
-                &dnsdb::DnsNetwork {
-                    name: n.name.clone(),
-                    gateways: n.gateways(),
-                    internal: n.internal,
-                },
-            )?)
-        });
-        if let Err(e) = recorded {
+        // The record first: a process killed while the bridge is being set
+        // up leaves a record that the next `ensure` completes (or `remove`
+        // cleans up), never a bridge that no record knows.
+        let made = self
+            .save(&n)
+            .and_then(|()| {
+                Ok(dnsdb::put_network(
+                    &self.root,
+                    &dnsdb::DnsNetwork {
+                        name: n.name.clone(),
+                        gateways: n.gateways(),
+                        internal: n.internal,
+                    },
+                )?)
+            })
+            .and_then(|()| self.create_bridge(&n));
+        if let Err(e) = made {
             let _ = self.delete_bridge(&n);
+            let _ = dnsdb::remove_network(&self.root, &n.name);
             let _ = std::fs::remove_file(self.path(&n.name));
             return Err(e);
         }
