@@ -162,10 +162,21 @@ fn sigkill_during_up_or_down_then_again_converges_without_leaks() {
             converged(),
             "up after a SIGKILL at {pct}% of up"
         );
-        let page = env.sh("busybox wget -q -O - http://127.0.0.1:18301/etc/hostname");
+        // httpd may take a moment to listen after `up -d` returns.
+        let answers = || {
+            env.sh("timeout 2 busybox wget -q -O - http://127.0.0.1:18301/etc/hostname")
+                .status
+                .success()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !answers() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
         assert!(
-            page.status.success(),
-            "web is published after a SIGKILL at {pct}% of up"
+            answers(),
+            "web is published after a SIGKILL at {pct}% of up:\n{}\n{}",
+            env.ok(&dir, &["ps", "-a"]),
+            String::from_utf8_lossy(&env.sh("iptables-save -t nat").stdout)
         );
         // A recreate killed half-way converges too.
         std::fs::write(

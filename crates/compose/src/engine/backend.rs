@@ -237,10 +237,12 @@ impl Backend for Engine {
             labels,
         };
         self.nets.ensure(&spec).map_err(s)?;
-        self.dns_spawn()
+        self.dns_spawn()?;
+        self.mark_network(name, true)
     }
 
     fn remove_network(&self, _key: &str, name: &str) -> R {
+        self.mark_network(name, false)?;
         self.nets.remove(name).map_err(s)
     }
 

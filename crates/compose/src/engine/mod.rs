@@ -106,6 +106,32 @@ impl Engine {
         ))
     }
 
+    /// Where the project notes the networks it set up completely.
+    fn network_marks(&self) -> PathBuf {
+        self.root
+            .projects()
+            .join(&self.project.name)
+            .join("networks")
+    }
+
+    /// Notes (or forgets) that network `name` was set up completely. A
+    /// network record without this mark may lack its rules (berth killed
+    /// while creating it): the planner sets it up again.
+    pub(crate) fn mark_network(&self, name: &str, done: bool) -> std::result::Result<(), String> {
+        let path = self.network_marks().join(name);
+        if done {
+            Root::ensure_dir(&self.network_marks()).map_err(|e| e.to_string())?;
+            std::fs::write(&path, b"").map_err(|e| format!("{}: {e}", path.display()))
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(format!("{}: {e}", path.display()))
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
     /// The project's one-off containers (`berth run`).
     pub fn oneoff_containers(&self) -> Result<Vec<Container>> {
         Ok(self
@@ -121,7 +147,13 @@ impl Engine {
 
     /// What exists for the project.
     pub fn observe(&self) -> Result<Observed> {
-        self.observe_from(self.runtime.list()?)
+        let endpoints = self.endpoints()?;
+        self.observe_from(self.runtime.list()?, &endpoints)
+    }
+
+    /// Every DNS entry of the root.
+    fn endpoints(&self) -> Result<Vec<berth_net::dnsdb::Endpoint>> {
+        Ok(berth_net::dnsdb::endpoints(&self.root).map_err(berth_net::network::NetError::from)?)
     }
 
     /// What exists for the project, after sweeping what an interrupted
@@ -135,34 +167,42 @@ impl Engine {
     /// them, as Compose does).
     pub fn observe_swept(&self, with_oneoffs: bool) -> Result<Observed> {
         let mut all = self.runtime.list()?;
-        for note in self.sweep(&mut all) {
+        let mut endpoints = self.endpoints()?;
+        for note in self.sweep(&mut all, &mut endpoints) {
             if std::env::var_os("BERTH_DEBUG_PLAN").is_some() {
                 eprintln!("sweep: {note}");
             }
         }
-        let mut observed = self.observe_from(all.clone())?;
-        if with_oneoffs {
-            let oneoffs: Vec<Container> = all
-                .into_iter()
+        let oneoffs: Vec<Container> = if with_oneoffs {
+            all.iter()
                 .filter(|c| {
                     observe::is_oneoff(c)
                         && c.config.labels.get(labels::PROJECT) == Some(&self.project.name)
                 })
-                .collect();
-            let extra = observe::observed(&oneoffs, vec![], vec![], &Default::default());
-            observed.containers.extend(extra.containers);
-        }
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut observed = self.observe_from(all, &endpoints)?;
+        let extra = observe::observed(&oneoffs, vec![], vec![], &Default::default());
+        observed.containers.extend(extra.containers);
         Ok(observed)
     }
 
-    fn observe_from(&self, all: Vec<Container>) -> Result<Observed> {
+    fn observe_from(
+        &self,
+        all: Vec<Container>,
+        endpoints: &[berth_net::dnsdb::Endpoint],
+    ) -> Result<Observed> {
         let containers = observe::project_containers(all, &self.project.name);
         let nets = self
             .nets
             .list()?
             .into_iter()
             .map(|n| {
-                let intact = berth_net::netlink::index(&n.bridge).is_ok();
+                let intact = berth_net::netlink::index(&n.bridge).is_ok()
+                    && self.network_marks().join(&n.name).exists();
                 (n.name, intact)
             })
             .collect();
@@ -173,11 +213,7 @@ impl Engine {
             .into_iter()
             .map(|v| v.name)
             .collect();
-        let endpoints = berth_net::dnsdb::endpoints(&self.root)
-            .map_err(berth_net::network::NetError::from)?
-            .into_iter()
-            .map(|e| e.container_id)
-            .collect();
+        let endpoints = endpoints.iter().map(|e| e.container_id.clone()).collect();
         Ok(observe::observed(&containers, nets, vols, &endpoints))
     }
 
