@@ -293,7 +293,7 @@ impl Monitor {
             }
             s
         };
-        let reply = match spare {
+        match spare {
             Some(mut s) => {
                 // Still preparing at a low priority, maybe: it is needed now.
                 // SAFETY: getpriority/setpriority have no memory-safety preconditions.
@@ -310,8 +310,7 @@ impl Monitor {
                 }
             }
             None => self.spawn_shim(id, false),
-        };
-        reply
+        }
     }
 
     /// Starts a spare shim when there is none.
