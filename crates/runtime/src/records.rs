@@ -257,6 +257,12 @@ impl Records {
             )
             .is_ok();
         if !gone {
+            // Dead until the record is gone: a removal that fails half-way
+            // leaves a container `ls -a` shows and `rm -f` can finish.
+            let mut dead = d.read_state()?;
+            dead.status = crate::state::Status::Dead;
+            dead.shim = None;
+            d.write_state(&dead)?;
             // The record files go last, so that a failure leaves a listed record.
             if let Ok(rd) = fs::read_dir(&d.path) {
                 for e in rd.flatten() {

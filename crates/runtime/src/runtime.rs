@@ -375,12 +375,6 @@ impl Runtime {
         let cg = self.cgroup(&id);
         cg.kill_all();
         cg.remove();
-        // Dead until the record is gone: a removal that fails half-way
-        // leaves a container `ls -a` shows and `rm -f` can finish.
-        let mut dead = d.read_state()?;
-        dead.status = Status::Dead;
-        dead.shim = None;
-        d.write_state(&dead)?;
         self.records.delete(&id)?;
         if volumes {
             for m in config.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
