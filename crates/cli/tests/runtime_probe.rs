@@ -438,3 +438,76 @@ fn entrypoint_command_env_workdir_and_user_follow_docker() {
     env.ok(root, &["image", "rm", "ep:1"]);
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }
+
+#[test]
+fn compose_limits_and_deploy_resources_reach_the_cgroup() {
+    require_root!();
+    let mut env = Env::with_network();
+    let before = env.snapshot();
+    let project = berth_testkit::unique_name("lim");
+    let dir = env.project(
+        &project,
+        r#"
+services:
+  direct:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    mem_limit: 48m
+    memswap_limit: 64m
+    cpus: 0.25
+    cpu_shares: 256
+    pids_limit: 30
+    shm_size: 16m
+    ulimits:
+      nofile: {soft: 256, hard: 512}
+  deployed:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    deploy:
+      resources:
+        limits:
+          memory: 40m
+          cpus: "0.75"
+          pids: 25
+"#,
+    );
+    env.ok(&dir, &["up", "-d"]);
+    let read = |svc: &str, script: &str| {
+        env.ok(&dir, &["exec", "-T", svc, "sh", "-c", script])
+            .trim()
+            .to_owned()
+    };
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory").is_dir();
+    if v1 {
+        let cg = "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.shares pids/pids.max | tr '\\n' ' '";
+        assert_eq!(
+            read("direct", cg),
+            format!("{} 25000 256 30", 48 << 20),
+            "mem_limit, cpus, cpu_shares, pids_limit"
+        );
+        if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+            assert_eq!(
+                read(
+                    "direct",
+                    "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"
+                ),
+                (64 << 20).to_string(),
+                "memswap_limit"
+            );
+        }
+        assert_eq!(
+            read("deployed", cg),
+            format!("{} 75000 1024 25", 40 << 20),
+            "deploy.resources.limits"
+        );
+    }
+    assert_eq!(
+        read(
+            "direct",
+            "ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2"
+        ),
+        "256\n512\n16384"
+    );
+    env.ok(&dir, &["down", "-t", "1"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}

@@ -127,6 +127,9 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec, entry
         privileged: config.security.privileged || entry.privileged,
         ..config.security.clone()
     };
+    // The container's limits, as Docker gives exec'd processes; set while
+    // still privileged (raising a hard limit needs CAP_SYS_RESOURCE).
+    crate::spawn::rlimits::apply(&config.ulimits).unwrap_or_else(|e| fail(e));
     let set = crate::spawn::capabilities::effective(&security).unwrap_or_else(|e| fail(e));
     let u = apply_user(
         user,
