@@ -14,18 +14,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use berth_testkit::require_root;
 use common::Env;
 
-/// What the network code could leave behind: links, addresses, routes,
-/// iptables and ip6tables rules (cgroups are the runtime's, checked by its
-/// own tests).
-fn net_diff(
-    before: &berth_testkit::host::Snapshot,
-    after: &berth_testkit::host::Snapshot,
-) -> Vec<String> {
-    before
-        .diff(after)
-        .into_iter()
-        .filter(|l| !l.starts_with("cgroup "))
-        .collect()
+/// What a project could leave behind in the fake host: links, addresses,
+/// routes, iptables and ip6tables rules, mounts, cgroups, and berth's
+/// nf_tables table.
+fn leftovers(env: &Env, before: &berth_testkit::host::Snapshot) -> Vec<String> {
+    let mut d = before.diff(&env.snapshot());
+    let host = env.netns.as_ref().unwrap();
+    for f in berth_net::firewall::Family::all() {
+        let tables = host.run(|| berth_net::firewall::nft::tables(f).unwrap_or_default());
+        if tables.iter().any(|t| t == berth_net::firewall::nft::TABLE) {
+            d.push(format!("nf_tables table berth left ({f:?})"));
+        }
+    }
+    d
 }
 
 /// A fake upstream DNS server on the fake host's 127.0.0.53 (a stub
@@ -243,7 +244,7 @@ fn services_reach_each_other_by_name_and_nothing_across_networks() {
 
     env.ok(&dir, &["down", "-t", "1"]);
     assert_eq!(
-        net_diff(&before, &env.snapshot()),
+        leftovers(&env, &before),
         Vec::<String>::new(),
         "down leaves the fake host as it was"
     );
@@ -340,7 +341,7 @@ fn ipv6_networks_answer_aaaa_and_containers_get_what_the_file_says() {
     let o = env.berth(&dir, &["network", "rm", "v6_dual"]);
     assert!(!o.status.success(), "a network in use is not removed");
     env.ok(&dir, &["down", "-t", "1"]);
-    assert_eq!(net_diff(&before, &env.snapshot()), Vec::<String>::new());
+    assert_eq!(leftovers(&env, &before), Vec::<String>::new());
     drop(upstream);
 }
 
@@ -440,7 +441,7 @@ fn network_modes_and_network_commands() {
     let pruned = env.ok(&dir, &["network", "prune", "-f"]);
     assert!(pruned.contains("hand3"), "{pruned}");
     assert_eq!(env.ok(&dir, &["network", "ls", "-q"]).trim(), "");
-    assert_eq!(net_diff(&before, &env.snapshot()), Vec::<String>::new());
+    assert_eq!(leftovers(&env, &before), Vec::<String>::new());
     env.sh("ip link del bthmark0");
 }
 

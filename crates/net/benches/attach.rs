@@ -10,7 +10,8 @@
 //!     flock /tmp/berth-bench.lock cargo bench -p berth-net --bench attach -- [--runs N]
 //!
 //! (or benches/attach.sh). Prints medians, p90 and the ratio; target: the
-//! whole berth attach under 3 ms median. As root.
+//! whole berth attach under 3 ms median. As root. `BERTH_PORTS_NAT=iptables`
+//! times the iptables fallback for published ports instead of nf_tables.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -91,7 +92,12 @@ fn bench_berth(runs: usize) -> (Duration, Duration) {
         &mut lease_t,
     );
     stats("berth: veth + addresses + route (netlink)", &mut link_t);
-    stats("berth: published port rules (iptables)", &mut rules_t);
+    let via = if std::env::var(ports::PORTS_NAT_VAR).is_ok_and(|v| v == "iptables") {
+        "berth: published port rules (iptables)"
+    } else {
+        "berth: published port rules (nf_tables)"
+    };
+    stats(via, &mut rules_t);
     stats("berth: teardown", &mut down_t);
     let link = link_t[link_t.len() / 2];
     (

@@ -70,6 +70,19 @@ impl Attrs {
     pub fn nested(self, kind: u16, inner: Attrs) -> Self {
         self.bytes(kind | NLA_F_NESTED, &inner.buf)
     }
+    /// A big-endian u32, as nf_tables wants its integers.
+    pub fn be32(self, kind: u16, v: u32) -> Self {
+        self.bytes(kind, &v.to_be_bytes())
+    }
+    /// The encoded attributes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// Rounds a netlink length up to 4 bytes.
+pub(crate) fn nl_align(n: usize) -> usize {
+    align(n)
 }
 
 /// `struct ifinfomsg` followed by attributes.

@@ -133,6 +133,20 @@ fn host_ips(r: &PortRequest, default: IpAddr, has_v6: bool) -> Result<Vec<IpAddr
     Ok(ips)
 }
 
+/// How published ports are programmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nat {
+    /// nf_tables map elements over netlink (no process to start), or
+    /// iptables DNAT rules where nf_tables is not available or
+    /// `BERTH_PORTS_NAT=iptables` says so.
+    Auto,
+    /// iptables DNAT rules in `BERTH-DNAT`.
+    Iptables,
+}
+
+/// The variable that forces iptables DNAT rules for published ports.
+pub const PORTS_NAT_VAR: &str = "BERTH_PORTS_NAT";
+
 /// Publishes `requests` for a container at `ipv4` (and `ipv6`); `service`
 /// names it in errors. Returns the ports chosen (ephemeral ones included).
 /// Either every port is published or, on error, none.
@@ -143,6 +157,19 @@ pub fn publish_for(
     ipv4: Ipv4Addr,
     ipv6: Option<Ipv6Addr>,
     requests: &[PortRequest],
+) -> Result<Vec<Published>, NetError> {
+    publish_using(root, container_id, service, ipv4, ipv6, requests, Nat::Auto)
+}
+
+/// [`publish_for`], choosing how ports are programmed.
+pub fn publish_using(
+    root: &Root,
+    container_id: &str,
+    service: &str,
+    ipv4: Ipv4Addr,
+    ipv6: Option<Ipv6Addr>,
+    requests: &[PortRequest],
+    nat: Nat,
 ) -> Result<Vec<Published>, NetError> {
     if requests.is_empty() {
         return Ok(Vec::new());
@@ -247,6 +274,7 @@ pub fn publish_for(
                 host_port: port,
                 container_ip,
                 container_port: r.container_port,
+                via: String::new(),
             });
         }
     }
@@ -258,6 +286,21 @@ pub fn publish_for(
     // container's tag, a record says so, and a crash in between leaves
     // nothing that unpublish would not find.
     let had_record = path.exists();
+    let forced = std::env::var(PORTS_NAT_VAR).is_ok_and(|v| v == "iptables");
+    if nat == Nat::Auto && !forced && !had_record {
+        for p in &mut chosen {
+            p.via = "nft".into();
+        }
+        berth_store::write_json(&path, &chosen)?;
+        if nft_ports(&chosen, false).is_ok() {
+            return Ok(chosen);
+        }
+        // Some part of nf_tables is missing here: iptables rules instead.
+        let _ = nft_ports(&chosen, true);
+        for p in &mut chosen {
+            p.via.clear();
+        }
+    }
     berth_store::write_json(&path, &chosen)?;
     // Without an earlier record no rule of this container exists: append
     // them without reading the tables first (the common, fast case).
@@ -274,6 +317,41 @@ pub fn publish_for(
         return Err(e.into());
     }
     Ok(chosen)
+}
+
+/// The ports of a container as elements of berth's nf_tables maps.
+fn elements(ports: &[Published], f: Family) -> Vec<firewall::nft::PortElem> {
+    ports
+        .iter()
+        .filter(|p| (f == Family::V6) == p.container_ip.contains(':'))
+        .filter_map(|p| {
+            Some(firewall::nft::PortElem {
+                host_ip: (!firewall::rules::is_any(&p.host_ip))
+                    .then(|| p.host_ip.parse().ok())
+                    .flatten(),
+                proto: if p.protocol == "udp" { 17 } else { 6 },
+                host_port: p.host_port,
+                to: p.container_ip.parse().ok()?,
+                to_port: p.container_port,
+            })
+        })
+        .collect()
+}
+
+/// Adds (or removes) a container's ports in berth's nf_tables maps, making
+/// the table first if needed. Under the firewall lock, like every change.
+fn nft_ports(ports: &[Published], delete: bool) -> io::Result<()> {
+    let _lock = firewall::lock().map_err(io::Error::other)?;
+    for f in families(ports) {
+        let elems = elements(ports, f);
+        if delete {
+            firewall::nft::set_ports(f, &elems, true)?;
+        } else {
+            firewall::nft::ensure_table(f)?;
+            firewall::nft::set_ports(f, &elems, false)?;
+        }
+    }
+    Ok(())
 }
 
 /// [`publish_for`] for a container with an IPv4 address alone.
@@ -310,6 +388,21 @@ pub fn unpublish(root: &Root, container_id: &str) -> Result<(), NetError> {
         return Ok(());
     };
     let tag = firewall::ports_tag(container_id);
+    if !ports.is_empty() && ports.iter().all(|p| p.via == "nft") {
+        // Elements already gone (the table went with the last network, or
+        // a crash came between record and elements) are not an error.
+        match nft_ports(&ports, true) {
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => {
+                return Err(NetError::Ports {
+                    service: container_id.to_owned(),
+                    message: format!("removing published ports from nf_tables: {e}"),
+                });
+            }
+            _ => {}
+        }
+        let _ = std::fs::remove_file(path);
+        return Ok(());
+    }
     // The rules of the record, removed exactly (one process); if any is
     // missing or doubled, every rule with the container's tag, found by
     // reading the tables.
@@ -408,6 +501,7 @@ mod tests {
             host_port: 1,
             container_ip: ip.into(),
             container_port: 1,
+            via: String::new(),
         };
         assert_eq!(
             families(&[p("fd00::2"), p("10.0.0.2"), p("10.0.0.3")]),

@@ -8,8 +8,9 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 
 use berth_net::attach::attach;
+use berth_net::firewall::Family;
 use berth_net::network::{NetworkSpec, Networks};
-use berth_net::ports::{self, PortRequest};
+use berth_net::ports::{self, Nat, PortRequest};
 use berth_store::Root;
 use berth_testkit::netns::{FakeHost, NetnsProcess};
 use berth_testkit::require_root;
@@ -64,6 +65,18 @@ fn route_loopback_to_host(peer: &NetnsProcess) {
 #[test]
 fn published_ports_reach_the_container_from_where_they_should_only() {
     require_root!();
+    ports_reach(Nat::Auto);
+}
+
+/// The same with iptables DNAT rules, berth's way where nf_tables is not
+/// available.
+#[test]
+fn published_ports_through_iptables_rules_behave_the_same() {
+    require_root!();
+    ports_reach(Nat::Iptables);
+}
+
+fn ports_reach(nat: Nat) {
     let host = FakeHost::new();
     host.run(|| {
         // Docker's FORWARD policy must not get in the way.
@@ -96,11 +109,12 @@ fn published_ports_reach_the_container_from_where_they_should_only() {
             attach(c.pid(), &[Networks::attachment(n, id, 0, ip, true, None)]).unwrap();
         }
         let server = Responder::start(web.pid(), "0.0.0.0:80", "pong");
-        let published = ports::publish(
+        let published = ports::publish_using(
             &root,
             ids[0],
             "web",
             web_ip,
+            None,
             &[
                 port(one(18080), None, "tcp"),
                 port(one(18080), None, "udp"),
@@ -109,6 +123,7 @@ fn published_ports_reach_the_container_from_where_they_should_only() {
                 port(Some((18090, 18099)), None, "udp"),
                 port(one(18084), Some("127.0.0.1"), "udp"),
             ],
+            nat,
         )
         .unwrap();
         let hp: Vec<(String, u16, &str)> = published
@@ -131,6 +146,28 @@ fn published_ports_reach_the_container_from_where_they_should_only() {
         );
         assert_eq!(published[3].host_ip, "127.0.0.1");
         assert_eq!(published[0].host_ip, "0.0.0.0");
+        let want = if nat == Nat::Auto { "nft" } else { "" };
+        assert!(published.iter().all(|p| p.via == want), "{published:?}");
+        let tables = berth_net::firewall::nft::tables(Family::V4).unwrap();
+        assert_eq!(
+            tables.contains(&"berth".to_string()),
+            nat == Nat::Auto,
+            "{tables:?}"
+        );
+        let dnat = String::from_utf8_lossy(
+            &std::process::Command::new("iptables-save")
+                .args(["-t", "nat"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .matches("-j DNAT")
+        .count();
+        assert_eq!(
+            dnat > 0,
+            nat == Nat::Iptables,
+            "iptables DNAT rules: {dnat}"
+        );
 
         let tcp = |addr: String| eventually(|| tcp_read(&addr));
         let udp = |addr: String| eventually(|| udp_ask(&addr, b"ping"));

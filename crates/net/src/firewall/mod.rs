@@ -8,6 +8,7 @@
 //!
 //! [`rules`] builds the rules (pure); this module applies them.
 
+pub mod nft;
 pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -225,9 +226,13 @@ pub fn update(
         if !batch.text.is_empty() {
             restore(f, &batch.text)?;
         }
-        if batch.removes_base && f == Family::V6 {
-            // No berth network of any root has IPv6 left in this namespace.
-            restore_ipv6_forwarding();
+        if batch.removes_base {
+            // No berth network of any root is left in this family here:
+            // the ports table goes too.
+            let _ = nft::delete_table(f);
+            if f == Family::V6 {
+                restore_ipv6_forwarding();
+            }
         }
     }
     Ok(())
@@ -266,7 +271,7 @@ pub fn apply_exact(families: &[Family], rules: &[Rule], delete: bool) -> Result<
 /// Serialises berth's firewall changes in this network namespace: each
 /// change reads the rules, then writes a batch computed from them.
 /// (iptables' own xtables lock only covers the write.)
-fn lock() -> Result<berth_store::FileLock, FirewallError> {
+pub(crate) fn lock() -> Result<berth_store::FileLock, FirewallError> {
     let path = state_file("lock");
     let fail = |message: String| FirewallError::Lock {
         path: path.display().to_string(),

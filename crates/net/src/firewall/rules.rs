@@ -222,6 +222,10 @@ pub struct Published {
     pub host_port: u16,
     pub container_ip: String,
     pub container_port: u16,
+    /// How the port is published: `nft` (an element of berth's nf_tables
+    /// map), or empty for iptables DNAT rules.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub via: String,
 }
 
 impl Published {
@@ -385,6 +389,7 @@ mod tests {
             host_port: 8080,
             container_ip: "172.20.0.2".into(),
             container_port: 80,
+            via: String::new(),
         };
         let udp_any = Published {
             protocol: "udp".into(),
@@ -392,6 +397,7 @@ mod tests {
             host_port: 5353,
             container_ip: "172.20.0.2".into(),
             container_port: 53,
+            via: String::new(),
         };
         let v6 = Published {
             protocol: "tcp".into(),
@@ -399,6 +405,7 @@ mod tests {
             host_port: 8080,
             container_ip: "fd00:1::2".into(),
             container_port: 80,
+            via: String::new(),
         };
         let r = port_rules("0123456789abcdef", &[p, udp_any, v6]);
         assert_eq!(

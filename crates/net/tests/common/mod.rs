@@ -10,13 +10,24 @@ pub fn net_snapshot() -> Snapshot {
     Snapshot::take_for("berth-net-tests-use-no-cgroups")
 }
 
-/// The network differences between two snapshots (empty when none).
+/// The network differences between two snapshots (empty when none),
+/// and berth's nf_tables tables, which must not outlive its networks.
 pub fn net_diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
-    before
+    let mut d: Vec<String> = before
         .diff(after)
         .into_iter()
         .filter(|l| !l.starts_with("mount ") && !l.starts_with("cgroup "))
-        .collect()
+        .collect();
+    for f in berth_net::firewall::Family::all() {
+        let tables = berth_net::firewall::nft::tables(f).unwrap_or_default();
+        for t in tables
+            .iter()
+            .filter(|t| *t == berth_net::firewall::nft::TABLE)
+        {
+            d.push(format!("nf_tables table left: {f:?} {t}"));
+        }
+    }
+    d
 }
 
 /// Runs `sh -c cmd` in the calling thread's namespace and asserts success.
