@@ -85,6 +85,69 @@ impl Networks {
         Ok(())
     }
 
+    /// [`Networks::lease`] for many containers at once, with one durable
+    /// write: `up` leases for every container it is about to create
+    /// together. Each request is (container id, ipv4, ipv6); the leases come
+    /// back in the same order. All or nothing.
+    pub fn lease_many(
+        &self,
+        network: &str,
+        requests: &[(String, Option<Ipv4Addr>, Option<Ipv6Addr>)],
+    ) -> Result<Vec<Lease>, NetError> {
+        let _l = self.lock()?;
+        let mut n = self
+            .get(network)?
+            .ok_or_else(|| NetError::NotFound(network.to_owned()))?;
+        let mut out = Vec::with_capacity(requests.len());
+        let mut changed = false;
+        for (id, ipv4, ipv6) in requests {
+            let v4 = match n.leases.get(id) {
+                Some(ip) => *ip,
+                None => pick_v4(&n, *ipv4)?,
+            };
+            let v6 = match &n.ipv6 {
+                None if ipv6.is_some() => {
+                    return Err(err(
+                        network,
+                        "ipv6_address is set, but the network has no IPv6 (enable_ipv6)",
+                    ));
+                }
+                None => None,
+                Some(s) => Some(match s.leases.get(id) {
+                    Some(ip) => *ip,
+                    None => pick_v6(&n, *ipv6)?,
+                }),
+            };
+            changed |= n.leases.insert(id.clone(), v4) != Some(v4);
+            if let (Some(s), Some(ip)) = (&mut n.ipv6, v6) {
+                changed |= s.leases.insert(id.clone(), ip) != Some(ip);
+            }
+            out.push(Lease { ipv4: v4, ipv6: v6 });
+        }
+        if changed {
+            self.save(&n)?;
+        }
+        Ok(out)
+    }
+
+    /// [`Networks::release`] for many containers at once, one write.
+    pub fn release_many(&self, network: &str, container_ids: &[String]) -> Result<(), NetError> {
+        let _l = self.lock()?;
+        if let Some(mut n) = self.get(network)? {
+            let mut changed = false;
+            for id in container_ids {
+                changed |= n.leases.remove(id).is_some();
+                if let Some(s) = &mut n.ipv6 {
+                    changed |= s.leases.remove(id).is_some();
+                }
+            }
+            if changed {
+                self.save(&n)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Releases the leases of containers that no longer exist (`exists`
     /// says which do): what a crash between leasing and creating a
     /// container leaves behind. Returns (network, container id) released.
@@ -298,6 +361,35 @@ mod tests {
         nets.release("n", "a").unwrap();
         let f = nets.lease("n", "f", None, None).unwrap();
         assert_eq!(f, a, "a released address is reused");
+    }
+
+    #[test]
+    fn many_leases_in_one_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let nets = Networks::new(&Root::new(tmp.path()));
+        record(&nets, "n", false);
+        let first = nets.lease("n", "a", None, None).unwrap();
+        let reqs: Vec<(String, Option<Ipv4Addr>, Option<Ipv6Addr>)> = vec![
+            ("a".into(), None, None),
+            ("b".into(), None, None),
+            ("c".into(), Some("10.44.0.6".parse().unwrap()), None),
+        ];
+        let got = nets.lease_many("n", &reqs).unwrap();
+        assert_eq!(got[0], first, "a keeps its lease");
+        assert_eq!(got[1].ipv4, "10.44.0.3".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(got[2].ipv4, "10.44.0.6".parse::<Ipv4Addr>().unwrap());
+        // All or nothing: one bad request leases none of the others.
+        let bad = vec![
+            ("d".to_string(), None, None),
+            ("e".to_string(), Some("10.44.0.6".parse().unwrap()), None),
+        ];
+        assert!(nets.lease_many("n", &bad).is_err());
+        let n = nets.get("n").unwrap().unwrap();
+        assert!(!n.endpoints().contains(&"d".to_string()));
+        nets.release_many("n", &["a".into(), "b".into(), "nope".into()])
+            .unwrap();
+        let n = nets.get("n").unwrap().unwrap();
+        assert_eq!(n.endpoints(), vec!["c".to_string()]);
     }
 
     #[test]

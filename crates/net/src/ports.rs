@@ -282,12 +282,16 @@ pub fn publish_using(
     let families = families(&chosen);
     let rules = firewall::port_rules(container_id, &chosen);
     let path = dir(root).join(format!("{container_id}.json"));
+    // Ports left by an earlier start (a crash skipped unpublish) go first,
+    // however they were programmed.
+    if path.exists() {
+        unpublish(root, container_id)?;
+    }
     // The record is written before the rules: whatever rules carry this
     // container's tag, a record says so, and a crash in between leaves
     // nothing that unpublish would not find.
-    let had_record = path.exists();
     let forced = std::env::var(PORTS_NAT_VAR).is_ok_and(|v| v == "iptables");
-    if nat == Nat::Auto && !forced && !had_record {
+    if nat == Nat::Auto && !forced {
         for p in &mut chosen {
             p.via = "nft".into();
         }
@@ -304,12 +308,7 @@ pub fn publish_using(
     berth_store::write_json(&path, &chosen)?;
     // Without an earlier record no rule of this container exists: append
     // them without reading the tables first (the common, fast case).
-    let applied = if had_record {
-        Err(None)
-    } else {
-        firewall::apply_exact(&families, &rules, false).map_err(Some)
-    };
-    if applied.is_err()
+    if firewall::apply_exact(&families, &rules, false).is_err()
         && let Err(e) = firewall::update(&Family::all(), &|t| t == tag, &rules)
     {
         let _ = firewall::update(&Family::all(), &|t| t == tag, &[]);

@@ -280,8 +280,29 @@ fn ports_reach(nat: Nat) {
         );
         drop(busy);
 
+        // The same container published again (its stop never ran): only
+        // the new ports answer.
+        let again = ports::publish_using(
+            &root,
+            ids[0],
+            "web",
+            web_ip,
+            None,
+            &[port(one(18088), None, "tcp")],
+            nat,
+        )
+        .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(tcp("127.0.0.1:18088".into()), pong);
+        assert_eq!(
+            tcp_read("127.0.0.1:18080"),
+            None,
+            "the earlier ports are gone"
+        );
+
         // Teardown removes exactly what was added.
         ports::unpublish(&root, ids[0]).unwrap();
+        assert_eq!(tcp_read("127.0.0.1:18088"), None);
         assert_eq!(tcp_read("127.0.0.1:18080"), None);
         drop(server);
         drop((web, client, stranger));
