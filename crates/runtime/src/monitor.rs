@@ -589,6 +589,15 @@ impl Monitor {
             if !reply.ok {
                 eprintln!("berth monitor: adopting {id}: {}", reply.message);
             }
+        } else {
+            // A shim that died before removing its container's cgroup.
+            let cg = crate::cgroups::Cgroup::open(
+                &crate::cgroups::detect(),
+                &crate::cgroups::parent_for(&self.root),
+                id,
+            );
+            cg.kill_all();
+            cg.remove();
         }
     }
 

@@ -370,11 +370,16 @@ impl Runtime {
             }
         }
         self.wait_recorded(&d, Duration::from_secs(5));
-        // Its shim removes the cgroup when the container ends; one that was
-        // killed cannot have.
-        let cg = self.cgroup(&id);
-        cg.kill_all();
-        cg.remove();
+        // A shim that recorded the end removes the cgroup itself (and the
+        // monitor does if that shim dies); one killed before it could, as
+        // its record still names it, never will. Not removing it here
+        // otherwise keeps `rm` clear of the global cgroup lock, which a
+        // spare's migration holds for a grace period.
+        if d.read_state().is_ok_and(|s| s.shim.is_some()) {
+            let cg = self.cgroup(&id);
+            cg.kill_all();
+            cg.remove();
+        }
         self.records.delete(&id)?;
         if volumes {
             for m in config.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
