@@ -35,6 +35,14 @@ fn children(pid: i32) -> Vec<i32> {
     out
 }
 
+/// Waits until the container said `ready` (its traps are set).
+fn ready(env: &Env, name: &str) {
+    wait_for("the container's traps", || {
+        env.ok(env.root.path(), &["container", "logs", name])
+            .contains("ready")
+    });
+}
+
 fn sigkill(pid: i32) {
     // SAFETY: killing a process this test started.
     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -58,9 +66,10 @@ fn stop_signals_waits_then_kills_the_whole_cgroup() {
             "busybox:latest",
             "sh",
             "-c",
-            "trap '' TERM; while true; do sleep 1; done",
+            "trap '' TERM; echo ready; while true; do sleep 1; done",
         ],
     );
+    ready(&env, "stubborn");
     let mut exec = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["container", "exec", "stubborn", "sleep", "1000"])
         .env("BERTH_ROOT", root)
@@ -99,9 +108,10 @@ fn stop_signals_waits_then_kills_the_whole_cgroup() {
             "busybox:latest",
             "sh",
             "-c",
-            "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+            "trap 'exit 42' USR1; echo ready; while true; do sleep 0.1; done",
         ],
     );
+    ready(&env, "polite");
     let t = Instant::now();
     env.ok(root, &["container", "stop", "polite"]);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
@@ -124,9 +134,10 @@ fn kill_sends_any_signal() {
             "busybox:latest",
             "sh",
             "-c",
-            "trap 'echo got-hup' HUP; while true; do sleep 0.1; done",
+            "trap 'echo got-hup' HUP; echo ready; while true; do sleep 0.1; done",
         ],
     );
+    ready(&env, "k");
     env.ok(root, &["container", "kill", "-s", "HUP", "k"]);
     wait_for("the trap's output", || {
         env.ok(root, &["container", "logs", "k"])
