@@ -16,6 +16,8 @@ use crate::dockerfile::words::{self, Vars};
 use crate::dockerfile::{Dockerfile, Instruction, Kind, Stage};
 use crate::ignore::DockerIgnore;
 use crate::progress::{Event, Out};
+use crate::run_network::{RunNetwork, Session};
+use crate::sweep::{self, BuildLock};
 
 /// What to build (Compose's `build:` and `berth build`'s flags).
 #[derive(Debug, Clone, Default)]
@@ -32,7 +34,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// Pull base images even when present.
     pub pull: bool,
-    /// Network of RUN steps: `default`/`host` (the host's), `none`.
+    /// Network of RUN steps: `default` (the build network, see
+    /// [`crate::BUILD_NETWORK`]), `host`, `none`, or an existing network's name.
     pub network: Option<String>,
     /// `extra_hosts`: (host, address) lines added to RUN's `/etc/hosts`.
     pub extra_hosts: Vec<(String, String)>,
@@ -66,6 +69,10 @@ pub(crate) struct Ctx<'a> {
     pub globals: &'a Vars,
     pub done: &'a HashMap<usize, State>,
     pub out: Out<'a>,
+    /// The networks of RUN steps.
+    pub net: &'a Session,
+    /// Labels RUN containers as this build's (see [`crate::sweep`]).
+    pub build_id: &'a str,
 }
 
 impl Ctx<'_> {
@@ -145,6 +152,14 @@ impl Builder {
             )));
         }
         let _hold = self.store.hold()?;
+        let root = self.runtime.root().clone();
+        for note in sweep::sweep(&root) {
+            out(&Event::Warning(&note));
+        }
+        // Declared before the session: the network is let go first (on
+        // every way out), then the build stops being alive.
+        let lock = BuildLock::take(&root)?;
+        let session = Session::new(&root);
         let (text, file, path) = read_dockerfile(opts)?;
         let df = Dockerfile::parse(&text, &file)?;
         let ignore = read_ignore(&opts.context, path.as_deref())?;
@@ -156,6 +171,7 @@ impl Builder {
             })?,
             None => df.stages.len() - 1,
         };
+        session.check(&RunNetwork::parse(opts.network.as_deref()))?;
         let needed = needed_stages(&df, target);
         let mut globals = Vars::new();
         for a in &df.global_args {
@@ -193,6 +209,8 @@ impl Builder {
                 globals: &globals,
                 done: &done,
                 out,
+                net: &session,
+                build_id: &lock.id,
             };
             let started = Instant::now();
             let (mut st, base) = self.from(&ctx, stage)?;

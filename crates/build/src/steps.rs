@@ -1,12 +1,14 @@
-//! RUN (in a berth container, the layer being the diff of its overlay upper
-//! directory) and the directory WORKDIR creates.
+//! RUN (in a berth container on the build's network, the layer being the
+//! diff of its overlay upper directory) and the directory WORKDIR creates.
 
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_image::spec::History;
-use berth_runtime::{ContainerConfig, NetworkMode, Process};
+use berth_net::attach::Attachment;
+use berth_net::network::Networks;
+use berth_runtime::{ContainerConfig, NetworkMode, Process, Runtime};
 
 use crate::BuildError;
 use crate::builder::{Builder, Ctx, State};
@@ -16,7 +18,9 @@ use crate::dockerfile::{Command, Instruction};
 use crate::layer;
 use crate::meta::command;
 use crate::progress::Event;
+use crate::run_network::{RunNetwork, release};
 use crate::sources::Source;
+use crate::sweep::{BUILD_ID_LABEL, BUILD_LABEL};
 
 pub(crate) fn io(e: impl std::fmt::Display) -> BuildError {
     BuildError::Io(e.to_string())
@@ -24,6 +28,25 @@ pub(crate) fn io(e: impl std::fmt::Display) -> BuildError {
 
 /// Cache value of a step that left the filesystem as it was.
 const NO_LAYER: &str = "-";
+
+/// A RUN step's container and network, removed and released when dropped:
+/// after the step, after a failure, and when the build is unwinding.
+struct StepGuard<'a> {
+    runtime: &'a Runtime,
+    nets: &'a Networks,
+    cid: String,
+    created: bool,
+    atts: Vec<Attachment>,
+}
+
+impl Drop for StepGuard<'_> {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = self.runtime.remove(&self.cid, true, true);
+        }
+        release(self.nets, &self.cid, &self.atts);
+    }
+}
 
 impl Builder {
     pub(crate) fn push_layer(&self, st: &mut State, ins: &Instruction, diff_id: String, k: String) {
@@ -67,17 +90,10 @@ impl Builder {
         network: Option<&str>,
         id: usize,
     ) -> Result<bool, BuildError> {
-        let network = match network.unwrap_or("default") {
-            "default" | "host" => NetworkMode::Host,
-            "none" => NetworkMode::None,
-            other => {
-                return Err(ctx.err(
-                    ins.line,
-                    format!(
-                        "RUN network {other:?} is not supported by berth (use default, host or none)"
-                    ),
-                ));
-            }
+        // `RUN --network=default` is the build's own network.
+        let network = match network {
+            Some("default") | None => RunNetwork::parse(ctx.opts.network.as_deref()),
+            Some(n) => RunNetwork::parse(Some(n)),
         };
         let args = command(c, &st.config);
         let mut env = st.config.env.clone();
@@ -92,17 +108,31 @@ impl Builder {
             b"RUN",
             args.join("\0").as_bytes(),
             args_env.join("\0").as_bytes(),
-            format!("{network:?}").as_bytes(),
+            network.cache_key().as_bytes(),
         ]);
         if self.cached(ctx, st, ins, &k) {
             return Ok(true);
         }
         let lower = self.lower_dirs(st)?;
         let cid = berth_store::new_id();
-        let mut hosts =
-            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        for (h, ip) in &ctx.opts.extra_hosts {
-            hosts.push_str(&format!("{ip}\t{h}\n"));
+        let net = ctx
+            .net
+            .step(&network, &cid, &ctx.opts.extra_hosts)
+            .map_err(|e| ctx.err(ins.line, e.to_string()))?;
+        // From here on the step's container, interfaces and lease go when
+        // the guard does, on every way out of this function.
+        let mut guard = StepGuard {
+            runtime: &self.runtime,
+            nets: ctx.net.networks(),
+            cid: cid.clone(),
+            created: false,
+            atts: match &net.mode {
+                NetworkMode::Bridge(a) => a.clone(),
+                _ => Vec::new(),
+            },
+        };
+        if let Some(w) = &net.warning {
+            (ctx.out)(&Event::Warning(w));
         }
         let config = ContainerConfig {
             name: format!("berth-build-{}", &cid[..12]),
@@ -116,23 +146,21 @@ impl Builder {
                 user: st.config.user.clone(),
                 ..Default::default()
             },
-            network,
-            hosts: Some(hosts),
+            network: net.mode,
+            hosts: Some(net.hosts),
+            resolv_conf: net.resolv_conf,
             shm_size: ctx.opts.shm_size,
-            labels: [("berth.build".to_owned(), "true".to_owned())].into(),
+            labels: [
+                (BUILD_LABEL.to_owned(), "true".to_owned()),
+                (BUILD_ID_LABEL.to_owned(), ctx.build_id.to_owned()),
+            ]
+            .into(),
             ..Default::default()
         };
         let c = self.runtime.create(config)?;
-        let result = self.run_container(&c.id, ctx, id);
-        let (code, output) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = self.runtime.remove(&c.id, true, true);
-                return Err(e);
-            }
-        };
+        guard.created = true;
+        let (code, output) = self.run_container(&c.id, ctx, id)?;
         if code != 0 {
-            let _ = self.runtime.remove(&c.id, true, true);
             return Err(BuildError::Run {
                 file: ctx.file.to_owned(),
                 line: ins.line,
@@ -143,7 +171,7 @@ impl Builder {
             });
         }
         let tar = layer::from_upper(&self.runtime.dir(&c.id).upper(), &lower).map_err(io);
-        let _ = self.runtime.remove(&c.id, true, true);
+        drop(guard);
         let info = self.store.add_layer(&tar?[..])?;
         self.cache.put(&k, &info.diff_id);
         self.push_layer(st, ins, info.diff_id, k);
