@@ -79,7 +79,7 @@ fn outcomes(log: &str) -> (Vec<String>, Vec<String>) {
 #[test]
 fn an_unchanged_rebuild_reuses_every_layer() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = project(&mut env, "cachehit");
     let first = build(&env, &dir, &[]);
     assert!(
@@ -113,7 +113,7 @@ fn an_unchanged_rebuild_reuses_every_layer() {
 #[test]
 fn a_changed_file_reruns_only_the_later_steps() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = project(&mut env, "cachemiss");
     build(&env, &dir, &[]);
     let img = "cachemiss-app";
@@ -149,7 +149,7 @@ fn a_changed_file_reruns_only_the_later_steps() {
 #[test]
 fn a_build_arg_invalidates_only_the_steps_that_see_it() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = project(&mut env, "cachearg");
     build(&env, &dir, &[]);
     let img = "cachearg-app";
@@ -172,7 +172,7 @@ fn a_build_arg_invalidates_only_the_steps_that_see_it() {
 #[test]
 fn no_cache_runs_every_step_again() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = project(&mut env, "nocache");
     build(&env, &dir, &[]);
     let img = "nocache-app";

@@ -28,7 +28,7 @@ fn inspect(env: &Env, dir: &Path, image: &str) -> serde_json::Value {
 #[test]
 fn the_long_form_and_berth_build_flags() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let compose = r#"
 services:
   app:
@@ -178,7 +178,7 @@ services:
 #[test]
 fn errors_name_the_dockerfile_line() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = env.project("badfile", "services:\n  app:\n    build: .\n");
     write(
         &dir,
@@ -318,7 +318,7 @@ fn up_builds_and_starts_the_image() {
 #[test]
 fn a_built_image_saves_as_a_docker_archive() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = env.project("saved", "services:\n  app:\n    build: .\n");
     write(&dir, &[("Dockerfile", WEB)]);
     env.ok_out(&dir, &["build"]);

@@ -29,7 +29,7 @@ fn run(env: &Env, dir: &Path, image: &str, script: &str) -> String {
 #[test]
 fn dockerignore_globs_owners_modes_and_archives() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = env.project("files", "services:\n  app:\n    build: .\n");
     write(
         &dir,
@@ -137,7 +137,7 @@ fn dockerignore_globs_owners_modes_and_archives() {
 #[test]
 fn arg_and_env_substitution_and_the_config() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = env.project(
         "subst",
         "services:\n  app:\n    build:\n      context: .\n      args:\n        WHO: compose\n",
@@ -252,7 +252,7 @@ fn arg_and_env_substitution_and_the_config() {
 #[test]
 fn a_file_removed_by_run_stays_removed() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = env.project("whiteout", "services:\n  app:\n    build: .\n");
     write(
         &dir,
@@ -360,7 +360,7 @@ fn tar_names(layer: &[u8]) -> Vec<String> {
 #[test]
 fn a_dockerfile_can_have_its_own_dockerignore() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = env.project(
         "ownignore",
         "services:\n  app:\n    build:\n      context: .\n      dockerfile: docker/app.Dockerfile\n",

@@ -1,6 +1,8 @@
 //! Base images from a registry: a missing base is pulled, a present one is
 //! used as it is, and `--pull` (or `build.pull: true`) fetches it again.
-//! The registry is Debian's docker-registry on 127.0.0.1.
+//! The registry is Debian's docker-registry on 127.0.0.1 of the network
+//! namespace playing the host (where berth builds, RUN steps on its
+//! build network).
 
 mod common;
 
@@ -21,14 +23,15 @@ fn label(env: &Env, dir: &std::path::Path, image: &str) -> String {
 #[test]
 fn bases_are_pulled_when_missing_or_asked_for() {
     require_root!();
-    let mut env = Env::new();
-    let reg = Registry::start().unwrap();
+    let mut env = Env::with_network();
+    let host = env.netns.as_ref().unwrap();
+    let reg = host.run(|| Registry::start().unwrap());
     // The registry's base carries a label the local busybox does not.
     let mut base = TestImage::busybox().unwrap();
     base.config["Labels"] = serde_json::json!({"origin": "registry"});
     let archive = env.root.path().join("base.tar");
     oci::write_archive(&archive, vec![("base".into(), Entry::Image(base))]).unwrap();
-    reg.push_oci_archive(&archive, "base", "test/base:1", false)
+    host.run(|| reg.push_oci_archive(&archive, "base", "test/base:1", false))
         .unwrap();
     let remote = format!("{}/test/base:1", reg.host());
     let compose = format!(

@@ -43,7 +43,7 @@ fn layers(env: &Env, dir: &Path, image: &str) -> Vec<String> {
 #[test]
 fn stages_copy_from_each_other_and_from_images() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = env.project(
         "stages",
         "services:\n  app:\n    build: .\n  tools:\n    build:\n      context: .\n      target: tools\n  test:\n    build:\n      context: .\n      target: test\n",
@@ -109,7 +109,7 @@ fn stages_copy_from_each_other_and_from_images() {
 #[test]
 fn onbuild_triggers_run_in_the_child_and_are_not_inherited() {
     require_root!();
-    let mut env = Env::new();
+    let mut env = Env::with_network();
     let dir = env.project(
         "onbuild",
         "services:\n  parent:\n    build:\n      context: .\n      dockerfile: parent.Dockerfile\n    image: onbuild-parent:1\n  child:\n    build:\n      context: .\n      dockerfile: child.Dockerfile\n",
