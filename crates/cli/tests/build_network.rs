@@ -15,7 +15,7 @@ use std::path::Path;
 
 use berth_testkit::netns::NetnsProcess;
 use berth_testkit::{require_root, unique_name};
-use build_common::{BackgroundBuild, Server, build_containers, network, value};
+use build_common::{BackgroundBuild, Server, Upstream, build_containers, network, value};
 use common::{Env, wait_for};
 
 const UPLINK: &str = "bnup0";
@@ -86,6 +86,9 @@ fn run_steps_have_their_own_namespace_on_the_build_network() {
         "far",
         false,
     );
+    // The host resolves through a stub on its loopback, as with
+    // systemd-resolved: RUN reaches it only through berth's DNS.
+    let upstream = Upstream::start(&env, "outside.example", "203.0.113.9".parse().unwrap());
     let before = env.snapshot();
 
     let dir = env.root.path().join("projects").join(unique_name("bn"));
@@ -100,6 +103,7 @@ fn run_steps_have_their_own_namespace_on_the_build_network() {
                     "FROM busybox:latest\n\
                      RUN echo \"addr={ADDR}\"; echo \"route={GATEWAY}\"; echo \"dns={NAMESERVER}\"; \
                      echo \"links={LINKS}\"; \
+                     echo \"resolved=$(nslookup outside.example | awk '/^Address/ && !/:53/ {{print $NF}}' | tail -n 1)\"; \
                      echo \"host=$(nc -w 120 {HOST_IP} {})\"; echo \"far=$(nc -w 10 {FAR_IP} {})\"\n",
                     host.addr.port(),
                     far_server.addr.port()
@@ -124,7 +128,10 @@ fn run_steps_have_their_own_namespace_on_the_build_network() {
         vec!["--progress", "plain", "build", "--no-cache", svc]
     };
 
-    let probe = BackgroundBuild::start(&env, &dir, &plain("probe"));
+    // The first berth command starts the monitor, which starts the DNS
+    // server with this environment.
+    let vars = [("BERTH_HOST_RESOLV_CONF", upstream.conf.as_path())];
+    let probe = BackgroundBuild::start_with(&env, &dir, &plain("probe"), &vars);
     wait_for("the probe's RUN to reach the host", || {
         !host.peers().is_empty()
     });
@@ -183,6 +190,11 @@ fn run_steps_have_their_own_namespace_on_the_build_network() {
     );
     assert_eq!(value(&log, "links"), Some("eth0,lo,"), "{log}");
     assert_eq!(
+        value(&log, "resolved"),
+        Some("203.0.113.9"),
+        "an outside name through the host's resolver: {log}"
+    );
+    assert_eq!(
         value(&log, "host"),
         Some(format!("host saw {peer}").as_str()),
         "{log}"
@@ -210,8 +222,7 @@ fn run_steps_have_their_own_namespace_on_the_build_network() {
 
     let leaks = env.leftovers(&before);
     assert!(leaks.is_empty(), "left behind: {leaks:#?}");
-    drop(far_server);
-    drop(far);
+    drop((far_server, far, upstream));
 }
 
 #[test]

@@ -103,14 +103,23 @@ pub struct BackgroundBuild {
 
 impl BackgroundBuild {
     pub fn start(env: &Env, dir: &Path, args: &[&str]) -> BackgroundBuild {
+        Self::start_with(env, dir, args, &[])
+    }
+
+    /// With these environment variables set.
+    pub fn start_with(
+        env: &Env,
+        dir: &Path,
+        args: &[&str],
+        vars: &[(&str, &Path)],
+    ) -> BackgroundBuild {
         let log = dir.join(format!("build-{}.log", berth_testkit::unique_name("l")));
         let f = std::fs::File::create(&log).unwrap();
-        let child = env
-            .command(dir, args)
-            .stdout(Stdio::null())
-            .stderr(f)
-            .spawn()
-            .unwrap();
+        let mut c = env.command(dir, args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let child = c.stdout(Stdio::null()).stderr(f).spawn().unwrap();
         BackgroundBuild { child, log }
     }
 
@@ -158,4 +167,76 @@ pub fn value<'a>(log: &'a str, key: &str) -> Option<&'a str> {
         .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest))
         .filter_map(|rest| rest.strip_prefix(&prefix))
         .next_back()
+}
+
+/// A name server playing the host's upstream resolver on the fake host's
+/// 127.0.0.53 (a stub resolver's address: only the host reaches it, so a
+/// RUN step resolves through berth's DNS or not at all). `name` is `addr`,
+/// everything else NXDOMAIN. Stopped on drop.
+pub struct Upstream {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// A resolv.conf naming it, for `BERTH_HOST_RESOLV_CONF`.
+    pub conf: std::path::PathBuf,
+}
+
+impl Upstream {
+    pub fn start(env: &Env, name: &str, addr: std::net::Ipv4Addr) -> Upstream {
+        let ns = env.netns.as_ref().unwrap().path();
+        let sock = in_netns(&ns, || std::net::UdpSocket::bind("127.0.0.53:53").unwrap());
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let conf = env.root.path().join("upstream-resolv.conf");
+        std::fs::write(&conf, "nameserver 127.0.0.53\n").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, name) = (stop.clone(), name.to_ascii_lowercase());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !s.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf)
+                    && let Some(r) = dns_reply(&buf[..n], &name, addr)
+                {
+                    let _ = sock.send_to(&r, from);
+                }
+            }
+        });
+        Upstream {
+            stop,
+            thread: Some(thread),
+            conf,
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The reply to one query (RFC 1035 by hand, independent of berth's code):
+/// the header and question echoed, one A record for `name`.
+fn dns_reply(q: &[u8], name: &str, addr: std::net::Ipv4Addr) -> Option<Vec<u8>> {
+    let mut labels = Vec::new();
+    let mut i = 12;
+    while *q.get(i)? != 0 {
+        let len = usize::from(q[i]);
+        labels.push(String::from_utf8_lossy(q.get(i + 1..i + 1 + len)?).to_ascii_lowercase());
+        i += 1 + len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i + 1)?, *q.get(i + 2)?]);
+    let mut r = q.get(..i + 5)?.to_vec();
+    let hit = labels.join(".") == name;
+    r[2] = 0x80 | (q[2] & 0x01); // a response; recursion desired as asked
+    r[3] = if hit { 0x80 } else { 0x83 }; // recursion available; NXDOMAIN
+    r[6..12].fill(0);
+    if hit && qtype == 1 {
+        r[7] = 1;
+        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        r.extend_from_slice(&addr.octets());
+    }
+    Some(r)
 }
