@@ -229,11 +229,10 @@ impl Networks {
         valid_name(&spec.name).map_err(|m| err(&spec.name, m))?;
         let _l = self.lock()?;
         if let Some(n) = self.get(&spec.name)? {
-            if index(&n.bridge).is_err() {
-                self.create_bridge(&n)?;
-            } else {
-                self.apply_rules(&n)?;
-            }
+            // Every step is idempotent: this completes a network whose
+            // creation was killed half-way, recreates the bridge after a
+            // reboot, and puts back rules a firewall reload flushed.
+            self.create_bridge(&n)?;
             return Ok(n);
         }
         if let Some(d) = spec.driver.as_deref().filter(|d| *d != "bridge") {
@@ -357,11 +356,7 @@ impl Networks {
             }
         }
         nl.set_up(idx).map_err(|e| io("set up", e))?;
-        if let Err(e) = self.apply_rules(n) {
-            let _ = nl.delete_link(&n.bridge);
-            return Err(e);
-        }
-        Ok(())
+        self.apply_rules(n)
     }
 
     fn delete_bridge(&self, n: &Network) -> Result<(), NetError> {

@@ -126,3 +126,41 @@ fn a_taken_subnet_is_named() {
         nets.remove("t_one").unwrap();
     });
 }
+
+#[test]
+fn ensure_completes_a_network_whose_creation_was_cut_short() {
+    require_root!();
+    let host = FakeHost::new();
+    host.run(|| {
+        let before = common::net_snapshot();
+        let tmp = tempfile::tempdir().unwrap();
+        let nets = Networks::new(&Root::new(tmp.path()));
+        let n = nets.ensure(&spec("t_half")).unwrap();
+        let full = common::net_snapshot();
+        // What a killed berth (or a firewall reload) can leave: the bridge
+        // without its address, and berth's rules gone.
+        common::sh(&format!("ip addr flush dev {}", n.bridge));
+        common::sh(&format!(
+            "iptables -t nat -D BERTH-POSTROUTING -s {} ! -o {} -m comment --comment berth:net:t_half -j MASQUERADE",
+            n.subnet, n.bridge
+        ));
+        assert_ne!(common::net_diff(&full, &common::net_snapshot()), Vec::<String>::new());
+        assert_eq!(nets.ensure(&spec("t_half")).unwrap(), n, "the same network");
+        assert_eq!(
+            common::net_diff(&full, &common::net_snapshot()),
+            Vec::<String>::new(),
+            "completed"
+        );
+        // And without the bridge at all (a reboot): the same bridge again
+        // (under a new interface index), addresses, routes and rules.
+        common::sh(&format!("ip link del {}", n.bridge));
+        nets.ensure(&spec("t_half")).unwrap();
+        let again = common::net_snapshot();
+        assert_eq!(again.addrs, full.addrs);
+        assert_eq!(again.routes, full.routes);
+        assert_eq!(again.iptables, full.iptables);
+        assert!(again.links.iter().any(|l| l.contains(&n.bridge)));
+        nets.remove("t_half").unwrap();
+        assert_eq!(common::net_diff(&before, &common::net_snapshot()), Vec::<String>::new());
+    });
+}

@@ -85,7 +85,13 @@ fn strip_noise(v: &mut serde_json::Value) {
             o.remove(k);
         }
         if let Some(serde_json::Value::Array(flags)) = o.get_mut("flags") {
-            flags.retain(|f| !matches!(f.as_str(), Some("LOWER_UP" | "NO-CARRIER" | "M-DOWN")));
+            // Carrier state, on links and (as `linkdown`) on their routes.
+            flags.retain(|f| {
+                !matches!(
+                    f.as_str(),
+                    Some("LOWER_UP" | "NO-CARRIER" | "M-DOWN" | "linkdown")
+                )
+            });
         }
         for (_, inner) in o.iter_mut() {
             if let serde_json::Value::Array(a) = inner {
