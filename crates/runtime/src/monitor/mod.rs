@@ -28,6 +28,12 @@ use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
 use serde::{Deserialize, Serialize};
 
+mod client;
+mod spares;
+
+pub use client::{request, shutdown};
+use spares::SpareShim;
+
 use crate::error::{Result, RuntimeError};
 use crate::records::Records;
 use crate::state::Status;
@@ -68,14 +74,6 @@ pub fn socket_path(root: &Root) -> PathBuf {
 
 pub fn lock_path(root: &Root) -> PathBuf {
     root.run().join("monitor.lock")
-}
-
-/// A shim started ahead of need (see `shim::spare`).
-struct SpareShim {
-    pid: i32,
-    /// Where the container id is written; closing it dismisses the spare.
-    order: std::fs::File,
-    ready: std::fs::File,
 }
 
 #[derive(Default)]
@@ -310,76 +308,6 @@ impl Monitor {
                 }
             }
             None => self.spawn_shim(id, false),
-        }
-    }
-
-    /// Starts a spare shim when there is none.
-    fn refill(&self) {
-        if !self.spares {
-            return;
-        }
-        let mut ch = self.children.lock().unwrap();
-        if ch.spare.is_some() {
-            return;
-        }
-        let pipes = (|| {
-            let ready = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
-            let order = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
-            Some((ready, order))
-        })();
-        let Some(((ready_r, ready_w), (order_r, order_w))) = pipes else {
-            return;
-        };
-        let mut cmd = self.command(&["__internal", "shim", "--ready-fd", "3", "--order-fd", "4"]);
-        let (rw, or) = (ready_w.as_raw_fd(), order_r.as_raw_fd());
-        // SAFETY: dup2 is async-signal-safe; it runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::dup2(rw, 3) < 0 || libc::dup2(or, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::setpriority(libc::PRIO_PROCESS, 0, crate::shim::spare::PREPARE_NICE);
-                Ok(())
-            });
-        }
-        if let Ok(child) = cmd.spawn() {
-            ch.spare = Some(SpareShim {
-                pid: child.id() as i32,
-                order: order_w.into(),
-                ready: ready_r.into(),
-            });
-        }
-    }
-
-    /// Dismisses the spare (it cleans up and exits) and waits until it is
-    /// reaped, so that its cgroup is gone when the monitor is.
-    fn dismiss_spare(&self) {
-        {
-            let mut ch = self.children.lock().unwrap();
-            if let Some(s) = ch.spare.take() {
-                ch.leaving_spare = Some(s.pid);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && self.children.lock().unwrap().leaving_spare.is_some() {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// Cgroups of spares of an earlier monitor that was killed.
-    fn remove_stale_spare_cgroups(&self) {
-        let parent = crate::cgroups::parent_for(&self.root);
-        if let crate::cgroups::Layout::V1(ctrls) = crate::cgroups::detect() {
-            for (_, mount) in ctrls {
-                let Ok(rd) = std::fs::read_dir(mount.join(&parent)) else {
-                    continue;
-                };
-                for e in rd.flatten() {
-                    if e.file_name().to_string_lossy().starts_with("spare-") {
-                        let _ = std::fs::remove_dir(e.path());
-                    }
-                }
-            }
         }
     }
 
@@ -639,75 +567,4 @@ fn read_ready(f: std::fs::File) -> Reply {
                 .into(),
         },
     }
-}
-
-/// A request to the monitor of `root`, starting it if needed.
-pub fn request(root: &Root, req: &Request) -> Result<Reply> {
-    let sock = socket_path(root);
-    let conn = match UnixStream::connect(&sock) {
-        Ok(c) => c,
-        Err(_) => {
-            if matches!(req, Request::Shutdown) {
-                return Ok(Reply {
-                    ok: true,
-                    message: "not running".into(),
-                });
-            }
-            launch(root)?;
-            connect_retry(&sock)?
-        }
-    };
-    let mut w = &conn;
-    writeln!(
-        w,
-        "{}",
-        serde_json::to_string(req).map_err(|e| RuntimeError::Other(e.to_string()))?
-    )
-    .map_err(|e| RuntimeError::io(&sock, e))?;
-    let mut line = String::new();
-    BufReader::new(&conn)
-        .read_line(&mut line)
-        .map_err(|e| RuntimeError::io(&sock, e))?;
-    serde_json::from_str(&line).map_err(|_| {
-        RuntimeError::Other("the monitor closed the connection without answering".into())
-    })
-}
-
-fn connect_retry(sock: &Path) -> Result<UnixStream> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        match UnixStream::connect(sock) {
-            Ok(c) => return Ok(c),
-            Err(e) if Instant::now() > deadline => return Err(RuntimeError::io(sock, e)),
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
-}
-
-/// Starts the monitor as a new session, detached from our terminal.
-fn launch(root: &Root) -> Result<()> {
-    Root::ensure_dir(&root.run())?;
-    let exe = std::env::current_exe().map_err(|e| RuntimeError::io("/proc/self/exe", e))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--root")
-        .arg(root.path())
-        .args(["__internal", "monitor"]);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .map_err(|e| RuntimeError::Other(format!("start the berth monitor: {e}")))?;
-    Ok(())
-}
-
-/// Stops the monitor of `root` if nothing runs; used by tests and benches.
-pub fn shutdown(root: &Root) -> Result<Reply> {
-    request(root, &Request::Shutdown)
 }
