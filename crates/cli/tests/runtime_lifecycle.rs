@@ -314,7 +314,7 @@ fn every_state_is_recorded() {
         assert!(!o.status.success(), "the removal failed");
         assert_eq!(status("s"), "dead");
         let ls = env.ok(root, &["container", "ls", "-a"]);
-        assert!(ls.contains("dead"), "{ls}");
+        assert!(ls.contains("Dead"), "{ls}");
     } else {
         eprintln!("chattr is not available here: the dead state is not exercised");
     }

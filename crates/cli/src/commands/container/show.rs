@@ -37,10 +37,24 @@ pub fn ls(rt: &Runtime, a: LsArgs) -> anyhow::Result<i32> {
             cmd.truncate(19);
             cmd.push('…');
         }
+        // Docker's words for each state.
+        let health = c
+            .state
+            .health
+            .as_ref()
+            .map(|h| match h.status.as_str() {
+                "starting" => " (health: starting)".to_string(),
+                s => format!(" ({s})"),
+            })
+            .unwrap_or_default();
+        let code = c.state.exit_code.unwrap_or(0);
         let status = match c.state.status {
-            Status::Running => "Up".to_string(),
-            Status::Exited => format!("Exited ({})", c.state.exit_code.unwrap_or(0)),
-            s => s.as_str().to_string(),
+            Status::Running => format!("Up{health}"),
+            Status::Paused => "Up (Paused)".to_string(),
+            Status::Restarting => format!("Restarting ({code})"),
+            Status::Exited => format!("Exited ({code})"),
+            Status::Created => "Created".to_string(),
+            Status::Dead => "Dead".to_string(),
         };
         writeln!(
             out,
