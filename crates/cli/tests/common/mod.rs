@@ -166,8 +166,8 @@ impl Env {
         }
     }
 
-    /// What the test left behind, empty when nothing: container records,
-    /// then — after stopping the root's monitor, whose spare shim holds a
+    /// What the test left behind, empty when nothing: container records and
+    /// volumes, then — after stopping the root's monitor, whose spare shim holds a
     /// cgroup while it lives — berth processes of this root, processes in
     /// its cgroups, and mounts and cgroups that are new since `before`.
     pub fn leftovers(&self, before: &berth_testkit::host::Snapshot) -> Vec<String> {
@@ -176,6 +176,12 @@ impl Env {
             .into_iter()
             .map(|id| format!("container {id}"))
             .collect();
+        let vols = self.berth(self.root.path(), &["volume", "ls", "-q"]);
+        out.extend(
+            String::from_utf8_lossy(&vols.stdout)
+                .lines()
+                .map(|v| format!("volume {v}")),
+        );
         let o = self.berth(self.root.path(), &["__internal", "shutdown"]);
         if !o.status.success() {
             out.push(format!(

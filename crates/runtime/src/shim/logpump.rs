@@ -78,7 +78,10 @@ impl LogPump {
         let a = self.pump_stream(0);
         let b = self.pump_stream(1);
         if a || b {
-            let _ = berth_store::write_json(&self.dir.log_offsets(), &self.offsets);
+            // Rewritten on every read: swapped in, not renamed over.
+            if let Ok(data) = serde_json::to_vec(&self.offsets) {
+                let _ = crate::records::replace(&self.dir.log_offsets(), &data);
+            }
         }
         a || b
     }

@@ -58,8 +58,9 @@ pub fn write_name_files(config: &ContainerConfig, dir: &ContainerDir) -> Result<
         }
         (None, _) => default_resolv_conf(),
     };
-    berth_store::atomic_write(&dir.hosts(), hosts.as_bytes())?;
-    berth_store::atomic_write(&dir.resolv_conf(), resolv.as_bytes())?;
-    berth_store::atomic_write(&dir.hostname(), format!("{host}\n").as_bytes())?;
+    // Swapped in (see `records::replace`): a restart rewrites them.
+    crate::records::replace(&dir.hosts(), hosts.as_bytes())?;
+    crate::records::replace(&dir.resolv_conf(), resolv.as_bytes())?;
+    crate::records::replace(&dir.hostname(), format!("{host}\n").as_bytes())?;
     Ok(())
 }
