@@ -140,7 +140,7 @@ impl Engine {
                     .and_then(|o| o.ipv6_address.as_deref())
                     .map(|a| a.parse().map_err(|_| format!("invalid ipv6_address {a}")))
                     .transpose()?;
-                self.nets.lease(&net.name, id, v4, v6).map_err(s)
+                self.lease(&net.name, id, v4, v6).map_err(s)
             })();
             let lease = match lease {
                 Ok(l) => l,
@@ -169,7 +169,7 @@ impl Engine {
 
     fn release(&self, id: &str, atts: &[Attachment]) {
         for a in atts {
-            let _ = self.nets.release(&a.network, id);
+            self.give_back(&a.network, id);
         }
     }
 
@@ -243,6 +243,7 @@ impl Backend for Engine {
 
     fn remove_network(&self, _key: &str, name: &str) -> R {
         self.mark_network(name, false)?;
+        self.release_deferred(Some(name)).map_err(s)?;
         self.nets.remove(name).map_err(s)
     }
 
@@ -282,7 +283,7 @@ impl Backend for Engine {
             img.lower_dirs.clone(),
             &img.reference,
         );
-        cfg.id = berth_store::new_id();
+        cfg.id = self.reserved_id(name).unwrap_or_else(berth_store::new_id);
         cfg.name = name.to_owned();
         cfg.labels = svc.labels.0.clone();
         for (k, v) in [
@@ -423,8 +424,20 @@ impl Backend for Engine {
 
     fn stop_container(&self, _service: &str, id: &str) -> R {
         let _ = dnsdb::remove_endpoint(&self.root, id);
+        let shim = self.runtime.inspect(id).ok().and_then(|c| c.state.shim);
         self.runtime.stop(id, self.stop_timeout).map_err(s)?;
-        ports::unpublish(&self.root, id).map_err(s)
+        ports::unpublish(&self.root, id).map_err(s)?;
+        // The shim records the exit before it removes the container's
+        // cgroup; a start of the same container in between (restart, a
+        // restart: true dependent) would lose its new cgroup to that
+        // removal. So a stop ends when the shim is gone.
+        if let Some(shim) = shim {
+            let deadline = Instant::now() + std::time::Duration::from_secs(5);
+            while shim.is_running() && Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        Ok(())
     }
 
     fn remove_container(&self, _service: &str, id: &str, volumes: bool) -> R {

@@ -2,6 +2,7 @@
 //! runtime and networks. It observes what exists, and implements the
 //! executor's [`Backend`] so a plan can be carried out for real.
 
+pub mod addresses;
 mod backend;
 mod build;
 pub mod health;
@@ -70,6 +71,8 @@ pub struct Engine {
     pub renew_anon_volumes: bool,
     /// `--wait-timeout`: also bounds the waits on `depends_on` conditions.
     pub wait_timeout: Option<Duration>,
+    /// Leases taken and given back in batches (see `addresses`).
+    addresses: std::sync::Mutex<addresses::Addresses>,
 }
 
 impl Engine {
@@ -85,6 +88,7 @@ impl Engine {
             oneoff: false,
             renew_anon_volumes: false,
             wait_timeout: None,
+            addresses: addresses::Addresses::new(),
         })
     }
 

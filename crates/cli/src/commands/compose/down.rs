@@ -52,7 +52,14 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         eprintln!("WARN[0000] {w}");
     }
     let p = super::progress(g, "Running")?;
+    if a.services.is_empty() {
+        // The addresses go back together, once the containers are gone.
+        engine.defer_releases();
+    }
     let mut errors = super::execute(g, &engine, &plan, &p);
+    if let Err(e) = engine.release_deferred(None) {
+        errors.push(e.to_string());
+    }
     if let Some(rmi) = &a.rmi
         && a.services.is_empty()
     {

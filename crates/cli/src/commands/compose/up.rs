@@ -308,7 +308,9 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
         return Ok((engine, Vec::new()));
     }
     let p = super::progress(g, "Running")?;
+    engine.reserve(&plan);
     let errors = super::execute(g, &engine, &plan, &p);
+    engine.release_unused();
     p.finish();
     Ok((engine, errors))
 }
