@@ -413,7 +413,13 @@ impl<'a> Planner<'a> {
             let deps: Vec<&Dependency> = svc
                 .depends_on
                 .iter()
-                .filter(|d| self.in_desired(&d.service))
+                // A dependency scaled to 0 has nothing to wait for (Compose).
+                .filter(|d| {
+                    self.desired
+                        .services
+                        .iter()
+                        .any(|s| s.name == d.service && s.replicas > 0)
+                })
                 .collect();
             deps.into_iter().map(|d| self.gate(d)).collect()
         };

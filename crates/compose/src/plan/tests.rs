@@ -258,6 +258,15 @@ fn new_replicas_take_the_lowest_free_numbers() {
 }
 
 #[test]
+fn a_dependency_scaled_to_zero_is_not_waited_for() {
+    let (mut d, _) = web_db();
+    d.services[1].replicas = 0;
+    let got = up(&d, &Observed::default(), &Options::default());
+    assert!(!got.contains("WaitService"), "{got}");
+    assert!(got.contains("service:web:1, StartContainer"), "{got}");
+}
+
+#[test]
 fn orphans_are_reported_or_removed() {
     let d = project(vec![svc("web")]);
     let o = Observed {
