@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Build benchmark: an uncached (--no-cache) and a cached (nothing changed)
 build of the same Dockerfile (a busybox base, WORKDIR, two COPY and three RUN
-steps) with `berth build`, `docker build` and `docker compose build` (Compose
-v2 on a private dockerd), in one run. Prints medians and ratios, and checks
+steps) with `berth build` (RUN on its build network, and with
+`network: host`), `docker build` and `docker compose build` (Compose v2 on a
+private dockerd, RUN on its default bridge), in one run. Prints medians and ratios, and checks
 that the image berth built loads into that dockerd with `docker load` and
 runs there.
 
@@ -52,6 +53,10 @@ def context(tmp):
         f.write(os.urandom(4 << 20))
     with open(os.path.join(d, "compose.yaml"), "w") as f:
         f.write("services:\n  app:\n    build: .\n")
+    # The same build with RUN in the host's network namespace: what the
+    # build network (a veth, a lease and a bridge per build) costs.
+    with open(os.path.join(d, "compose-host.yaml"), "w") as f:
+        f.write("services:\n  app:\n    build:\n      context: .\n      network: host\n")
     return d
 
 
@@ -78,6 +83,8 @@ def main():
             sh([berth, "image", "load", "-i", archive], env=env)
             b = [berth, "-p", "benchb", "--progress", "plain", "build"]
             cmds["berth build"] = (b, [*b, "--no-cache"], env)
+            h = [berth, "-p", "benchh", "-f", "compose-host.yaml", "--progress", "plain", "build"]
+            cmds["berth build (host)"] = (h, [*h, "--no-cache"], env)
         if "docker" in tools or "compose" in tools:
             dockerd = Dockerd(tmp)
             sh(["/usr/bin/docker", "load", "-i", archive], env=dockerd.env)

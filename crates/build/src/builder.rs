@@ -89,6 +89,10 @@ pub struct Builder {
     pub(crate) store: ImageStore,
     pub(crate) runtime: Runtime,
     pub(crate) cache: Cache,
+    /// RUN networks, shared by the builds of this builder: the build
+    /// network is made once for all the services `berth build` builds,
+    /// and let go when the builder is dropped.
+    net: Session,
 }
 
 /// Instructions shown as steps (the others only change the config).
@@ -137,6 +141,7 @@ impl Builder {
             store: ImageStore::open(root)?,
             runtime: Runtime::open(root),
             cache: Cache::new(root),
+            net: Session::new(root),
         })
     }
 
@@ -156,10 +161,7 @@ impl Builder {
         for note in sweep::sweep(&root) {
             out(&Event::Warning(&note));
         }
-        // Declared before the session: the network is let go first (on
-        // every way out), then the build stops being alive.
         let lock = BuildLock::take(&root)?;
-        let session = Session::new(&root);
         let (text, file, path) = read_dockerfile(opts)?;
         let df = Dockerfile::parse(&text, &file)?;
         let ignore = read_ignore(&opts.context, path.as_deref())?;
@@ -171,7 +173,8 @@ impl Builder {
             })?,
             None => df.stages.len() - 1,
         };
-        session.check(&RunNetwork::parse(opts.network.as_deref()))?;
+        self.net
+            .check(&RunNetwork::parse(opts.network.as_deref()))?;
         let needed = needed_stages(&df, target);
         let mut globals = Vars::new();
         for a in &df.global_args {
@@ -209,7 +212,7 @@ impl Builder {
                 globals: &globals,
                 done: &done,
                 out,
-                net: &session,
+                net: &self.net,
                 build_id: &lock.id,
             };
             let started = Instant::now();

@@ -70,9 +70,10 @@ pub(crate) struct StepNetwork {
     pub warning: Option<String>,
 }
 
-/// The networks of one build: the shared lock that keeps the build network
-/// from being removed while this build may still run steps on it, and which
-/// networks already have the DNS server listening.
+/// The networks of a builder's builds: the shared lock that keeps the
+/// build network from being removed while they may still run steps on it,
+/// and which networks already have the DNS server listening. Dropping it
+/// removes the build network if no other build holds it.
 pub(crate) struct Session {
     root: Root,
     nets: Networks,
