@@ -172,8 +172,15 @@ fn run_steps_have_their_own_namespace_on_the_build_network() {
     let quick = value(&log, "quick").unwrap();
     assert!(in_subnet(ipv4(quick), &subnet), "{log}");
     assert_ne!(quick, probe_addr[0]);
-    // `network prune` leaves a network a RUN container is attached to.
+    // `network prune` leaves a network a RUN container is attached to, and
+    // `network rm` refuses it.
     env.ok(env.root.path(), &["network", "prune", "-f"]);
+    let o = env.berth(env.root.path(), &["network", "rm", "berth_build"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("active endpoints"),
+        "{err}"
+    );
     let net = network(&env, "berth_build").expect("still used by the probe");
     assert_eq!(endpoints(&net), probe_addr);
     assert_eq!(build_containers(&env).len(), 1);
