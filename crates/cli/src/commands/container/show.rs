@@ -208,17 +208,20 @@ pub fn follow_until_exit(rt: &Runtime, id: &str) -> anyhow::Result<i32> {
             .pid
             .filter(|p| st.status == Status::Running && p.is_running())
             .and_then(|p| berth_runtime::exec::pidfd(p.pid));
-        match &pidfd {
+        let ended = match &pidfd {
             Some(fd) => {
                 let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-                if poll(&mut fds, PollTimeout::from(50u16)).unwrap_or(0) > 0 {
-                    // It ended: the shim records that (or restarts it) next.
-                    if rt.wait_until_recorded(id, Duration::from_millis(500))? {
-                        break;
-                    }
-                }
+                poll(&mut fds, PollTimeout::from(50u16)).unwrap_or(0) > 0
             }
-            None => std::thread::sleep(Duration::from_millis(2)),
+            // Gone already (or between two runs of a restart policy).
+            None => st.status == Status::Running,
+        };
+        // It ended: the shim records that (or restarts it) next.
+        if ended && rt.wait_until_recorded(id, Duration::from_millis(500))? {
+            break;
+        }
+        if pidfd.is_none() && !ended {
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
     let code = rt.wait(id)?;
