@@ -85,6 +85,8 @@ struct Children {
     spare: Option<SpareShim>,
     /// Pid of a dismissed spare not reaped yet.
     leaving_spare: Option<i32>,
+    /// Containers being started right now.
+    starting: std::collections::HashSet<String>,
     last_busy: Option<Instant>,
 }
 
@@ -280,6 +282,39 @@ impl Monitor {
     /// Starts container `id` in the spare shim if there is one, else in a
     /// new shim; then makes sure a spare waits for the next one.
     fn start(&self, id: &str) -> Reply {
+        // One start per container: a second request (its first requester
+        // was killed, and it is asked again) waits for the first's outcome,
+        // never starts a second process in the same cgroup.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut ch = self.children.lock().unwrap();
+            let busy = ch.starting.contains(id) || ch.shims.values().any(|v| v == id);
+            if !busy {
+                ch.starting.insert(id.to_owned());
+                break;
+            }
+            drop(ch);
+            let st = Records::new(&self.root).dir(id).read_state();
+            if st.is_ok_and(|s| s.status.is_active() && s.pid.is_some_and(|p| p.is_running())) {
+                return Reply {
+                    ok: true,
+                    message: String::new(),
+                };
+            }
+            if Instant::now() > deadline {
+                return Reply {
+                    ok: false,
+                    message: format!("container {id} is still being started"),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let reply = self.start_one(id);
+        self.children.lock().unwrap().starting.remove(id);
+        reply
+    }
+
+    fn start_one(&self, id: &str) -> Reply {
         let spare = {
             let mut ch = self.children.lock().unwrap();
             let s = ch.spare.take();
