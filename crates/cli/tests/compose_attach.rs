@@ -183,23 +183,23 @@ services:
     assert!(out.contains("job-1     | job done"), "{out}");
     assert!(out.contains("job-1 exited with code 3"), "{out}");
     // --exit-code-from: the chosen service's code, whoever exits first.
-    let (code, _, _) = run(&env, &dir, &["up", "--exit-code-from", "job"]);
-    assert_eq!(code, 3);
-    let (code, _, _) = run(&env, &dir, &["up", "--exit-code-from", "server"]);
-    assert_eq!(code, 0, "server exits 0 on the TERM of the abort");
+    let (code, _, err) = run(&env, &dir, &["up", "--exit-code-from", "job"]);
+    assert_eq!(code, 3, "{err}");
+    let (code, _, err) = run(&env, &dir, &["up", "--exit-code-from", "server"]);
+    assert_eq!(code, 0, "server exits 0 on the TERM of the abort: {err}");
     // --attach: only those logs; and the flag checks of Compose.
-    let (code, out, _) = run(
+    let (code, out, err) = run(
         &env,
         &dir,
         &["up", "--attach", "job", "--abort-on-container-failure"],
     );
-    assert_eq!(code, 3);
+    assert_eq!(code, 3, "{out}{err}");
     assert!(out.starts_with("Attaching to job-1\n"), "{out}");
     let (code, _, err) = run(&env, &dir, &["up", "-d", "--abort-on-container-exit"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("--detach cannot be combined"), "{err}");
     let (code, _, err) = run(&env, &dir, &["up", "--attach", "nope"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("cannot attach to services not included in up: nope"),
         "{err}"

@@ -19,7 +19,7 @@ services:
     environment: {{FROM_FILE: "yes"}}
   talker:
     image: busybox:latest
-    command: ["sh", "-c", "echo one; echo two; echo three; echo oops >&2; sleep 1; echo late"]
+    command: ["sh", "-c", "echo one; echo two; echo three; sleep 0.3; echo oops >&2; sleep 0.7; echo late"]
     ports: ["127.0.0.1:18411:80"]
 "#
     )
@@ -54,8 +54,8 @@ fn exec_passes_flags_and_exit_codes() {
     let two = env.ok(&dir, &["exec", "-T", "--index", "2", "app", "hostname"]);
     assert_ne!(one, two);
     // The command's exit code is berth's, 127 for a missing command.
-    let (code, _, _) = run(&env, &dir, &["exec", "-T", "app", "sh", "-c", "exit 42"]);
-    assert_eq!(code, 42);
+    let (code, _, err) = run(&env, &dir, &["exec", "-T", "app", "sh", "-c", "exit 42"]);
+    assert_eq!(code, 42, "{err}");
     let (code, _, err) = run(&env, &dir, &["exec", "-T", "app", "no-such-command"]);
     assert_eq!(code, 127, "{err}");
     // -d: in the background; its effect shows up.
@@ -76,7 +76,7 @@ fn exec_passes_flags_and_exit_codes() {
             .success()
     });
     let (code, _, err) = run(&env, &dir, &["exec", "-T", "talker", "true"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("service \"talker\" is not running"), "{err}");
 }
 
@@ -130,7 +130,7 @@ fn logs_tail_timestamps_prefixes_bounds_and_follow() {
     let out = env.ok(&dir, &["logs", "-f", "--no-log-prefix", "talker"]);
     assert_eq!(out.matches("late").count(), 2, "{out}");
     let (code, _, err) = run(&env, &dir, &["logs", "nope"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("no such service: nope"), "{err}");
 }
 
@@ -209,7 +209,7 @@ fn ps_json_fields_and_flags() {
         "{table}"
     );
     let (code, _, err) = run(&env, &dir, &["ps", "--status", "sleeping"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("invalid status"), "{err}");
 }
 

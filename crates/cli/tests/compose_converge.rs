@@ -116,10 +116,10 @@ fn recreate_flags_no_start_no_deps() {
         &dir,
         &["up", "-d", "--force-recreate", "--no-recreate"],
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("incompatible"), "{err}");
     let (code, _, err) = run(&env, &dir, &["up", "-d", "--scale", "nope=2"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("no such service: nope"), "{err}");
 }
 

@@ -51,7 +51,7 @@ volumes:
     env.ok(&dir, &["up", "-d"]);
     wait_until("the ticker to tick", 10, || counter(&env) > 2);
     let (code, _, err) = run(&env, &dir, &["pause"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{err}");
     assert!(err.contains("Container pz-ticker-1 Paused"), "{err}");
     let id = ids(&env, &dir)[0].1.clone();
     assert!(frozen(&env, &id), "the freezer cgroup is frozen");
@@ -65,7 +65,7 @@ volumes:
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(counter(&env), at, "nothing runs while paused");
     let (code, _, err) = run(&env, &dir, &["unpause"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{err}");
     assert!(err.contains("Container pz-ticker-1 Unpaused"), "{err}");
     assert!(!frozen(&env, &id));
     wait_until("the ticker to tick again", 10, || counter(&env) > at + 2);
@@ -121,7 +121,7 @@ fn cp_copies_files_and_directories_both_ways() {
         "made inside\n"
     );
     let (code, _, err) = run(&env, &dir, &["cp", "nope:/x", "."]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("not running"), "{err}");
 }
 
@@ -136,7 +136,7 @@ fn stop_start_restart_kill_rm_and_wait() {
     env.ok(&dir, &["up", "-d"]);
     let started = inspect(&env, "lc-a-1")["State"]["StartedAt"].clone();
     let (code, _, err) = run(&env, &dir, &["restart", "a"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{err}");
     assert!(err.contains("Container lc-a-1 Restarting"), "{err}");
     assert_ne!(inspect(&env, "lc-a-1")["State"]["StartedAt"], started);
     let (_, _, err) = run(&env, &dir, &["stop", "a"]);
@@ -146,14 +146,14 @@ fn stop_start_restart_kill_rm_and_wait() {
     assert!(err.contains("Container lc-a-1 Started"), "{err}");
     // kill -s: b exits with the code its trap chose.
     let (code, _, err) = run(&env, &dir, &["kill", "-s", "USR1", "b"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{err}");
     assert!(err.contains("Container lc-b-1 Killed"), "{err}");
     // wait prints each exit and returns the last exit code.
-    let (code, out, _) = run(&env, &dir, &["wait", "b"]);
-    assert_eq!(code, 7);
+    let (code, out, err) = run(&env, &dir, &["wait", "b"]);
+    assert_eq!(code, 7, "{out}{err}");
     assert!(out.contains("exited with status code 7"), "{out}");
     let (code, _, err) = run(&env, &dir, &["kill", "-s", "NOPE", "a"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("invalid signal"), "{err}");
     // rm: only stopped containers; -f without a question; -v drops the
     // anonymous volume; -s stops first.
@@ -163,8 +163,8 @@ fn stop_start_restart_kill_rm_and_wait() {
             .count()
     };
     let before = vols();
-    let (code, out, _) = run(&env, &dir, &["rm", "-f", "-v"]);
-    assert_eq!(code, 0);
+    let (code, out, err) = run(&env, &dir, &["rm", "-f", "-v"]);
+    assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.trim(), "Going to remove lc-b-1");
     assert_eq!(vols(), before - 1, "the anonymous volume went with it");
     let (_, _, err) = run(&env, &dir, &["rm", "-f"]);
@@ -172,7 +172,7 @@ fn stop_start_restart_kill_rm_and_wait() {
     env.ok(&dir, &["rm", "-f", "-s", "a"]);
     assert_eq!(states(&env, &dir), vec![]);
     let (code, _, err) = run(&env, &dir, &["stop", "nope"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("no such service: nope"), "{err}");
 }
 
@@ -197,8 +197,8 @@ services:
         env.ok(&dir, &["port", "web", "80"]).trim(),
         "127.0.0.1:18431"
     );
-    let (code, _, _) = run(&env, &dir, &["port", "web", "81"]);
-    assert_eq!(code, 1);
+    let (code, _, err) = run(&env, &dir, &["port", "web", "81"]);
+    assert_eq!(code, 1, "{err}");
     let images = env.ok(&dir, &["images"]);
     assert!(images.starts_with("CONTAINER "), "{images}");
     assert!(

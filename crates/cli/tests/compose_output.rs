@@ -81,7 +81,7 @@ fn progress_modes_and_the_parallel_cap() {
         assert!(working <= 1);
     }
     let (code, _, err) = run(&env, &dir, &["--progress", "fancy", "up", "-d"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("--progress"), "{err}");
 }
 
@@ -160,6 +160,6 @@ fn up_build_recreates_what_a_new_image_changes_and_down_rmi_local_removes_it() {
     assert!(!images.contains("bld-app"), "{images}");
     assert!(images.contains("busybox"), "{images}");
     let (code, _, err) = run(&env, &dir, &["down", "--rmi", "some"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("--rmi"), "{err}");
 }

@@ -424,13 +424,16 @@ impl Backend for Engine {
 
     fn stop_container(&self, _service: &str, id: &str) -> R {
         let _ = dnsdb::remove_endpoint(&self.root, id);
-        let shim = self.runtime.inspect(id).ok().and_then(|c| c.state.shim);
+        let shim = self
+            .restarts_follow_stops
+            .then(|| self.runtime.inspect(id).ok().and_then(|c| c.state.shim))
+            .flatten();
         self.runtime.stop(id, self.stop_timeout).map_err(s)?;
         ports::unpublish(&self.root, id).map_err(s)?;
         // The shim records the exit before it removes the container's
         // cgroup; a start of the same container in between (restart, a
         // restart: true dependent) would lose its new cgroup to that
-        // removal. So a stop ends when the shim is gone.
+        // removal. So there a stop ends when the shim is gone.
         if let Some(shim) = shim {
             let deadline = Instant::now() + std::time::Duration::from_secs(5);
             while shim.is_running() && Instant::now() < deadline {

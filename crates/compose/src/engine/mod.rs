@@ -71,6 +71,9 @@ pub struct Engine {
     pub renew_anon_volumes: bool,
     /// `--wait-timeout`: also bounds the waits on `depends_on` conditions.
     pub wait_timeout: Option<Duration>,
+    /// Stopped containers may be started again right away (`up`,
+    /// `restart`): a stop then waits for the container's shim to be gone.
+    pub restarts_follow_stops: bool,
     /// Leases taken and given back in batches (see `addresses`).
     addresses: std::sync::Mutex<addresses::Addresses>,
 }
@@ -88,6 +91,7 @@ impl Engine {
             oneoff: false,
             renew_anon_volumes: false,
             wait_timeout: None,
+            restarts_follow_stops: false,
             addresses: addresses::Addresses::new(),
         })
     }

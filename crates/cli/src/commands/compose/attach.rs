@@ -154,18 +154,21 @@ pub fn run(
         },
         &names,
     );
-    let started = started_at.format(&time::format_description::well_known::Rfc3339)?;
     let root = g.root();
     let mut followed: Vec<Followed> = cs
         .iter()
         .map(|c| {
             // Containers started by this `up` are shown from what they
-            // wrote since it began, the others from now on.
+            // wrote since it began, the others from now on. (Times are
+            // compared parsed: RFC 3339 strings with fractions of varying
+            // length do not sort.)
+            let rfc = &time::format_description::well_known::Rfc3339;
             let fresh = c
                 .state
                 .started_at
                 .as_deref()
-                .is_some_and(|s| s >= started.as_str());
+                .and_then(|s| time::OffsetDateTime::parse(s, rfc).ok())
+                .is_some_and(|t| t >= started_at);
             let mut tail = Tail::new(c, &root, !fresh);
             if fresh && let Some(&at) = offsets.get(&c.config.id) {
                 tail.offset = at;

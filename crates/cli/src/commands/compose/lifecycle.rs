@@ -235,6 +235,7 @@ fn restart_scope(engine: &Engine, named: &[String], no_deps: bool) -> BTreeSet<S
 pub fn restart(g: &Global, a: RestartArgs) -> anyhow::Result<i32> {
     let mut engine = super::engine(g, &[])?;
     engine.stop_timeout = a.timeout.map(Duration::from_secs);
+    engine.restarts_follow_stops = true;
     check_services(&engine, &a.services)?;
     let scope = restart_scope(&engine, &a.services, a.no_deps);
     let cs = engine.containers()?;

@@ -215,6 +215,8 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
     let mut engine = super::engine(g, &a.services)?;
     engine.stop_timeout = a.timeout.map(Duration::from_secs);
     engine.renew_anon_volumes = a.renew_anon_volumes;
+    // restart: true dependents are stopped and started again in one plan.
+    engine.restarts_follow_stops = true;
     engine.wait_timeout = a.wait_timeout.filter(|t| *t > 0).map(Duration::from_secs);
     for s in a.services.iter().chain(a.exit_code_from.iter()) {
         if !engine.project.services.contains_key(s) {
