@@ -46,6 +46,26 @@ fn lan_peer() -> NetnsProcess {
         "ip addr add {LAN_PEER}/24 dev lan0 && ip link set lan0 up"
     ));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The kernel gives bthlan0 its IPv6 link-local address a moment after the
+    // carrier comes up (linkwatch runs asynchronously): wait for it, or the
+    // "before" snapshot misses it and teardown looks like it added it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = std::process::Command::new("ip")
+            .args([
+                "-6", "-o", "addr", "show", "dev", "bthlan0", "scope", "link",
+            ])
+            .output()
+            .unwrap();
+        if !out.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bthlan0 got no link-local address"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     peer
 }
 
