@@ -156,7 +156,16 @@ impl Cgroup {
         for (ctrl, d) in &self.dirs {
             let to = d.with_file_name(name);
             if !dirs.iter().any(|(_, x)| *x == to) {
-                // A leftover of a crashed container of the same id is empty.
+                // The directory of an earlier run of the same container is
+                // removed by that run's shim after it has killed what is
+                // left in it. Taking the name before then would put this
+                // run's process in the way of that kill (a restart), so wait
+                // for the old shim; only a leftover of a crashed one is
+                // still there after the wait, and it is empty.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+                while to.exists() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
                 let _ = fs::remove_dir(&to);
                 fs::rename(d, &to).map_err(|e| format!("rename {} to {name}: {e}", d.display()))?;
             }
