@@ -193,6 +193,15 @@ fn sigkill_during_up_or_down_then_again_converges_without_leaks() {
             "up after a SIGKILL during a recreate at {pct}%"
         );
 
+        // A `down` killed half-way, then `up`: what it left (networks
+        // removed before the container records, say) converges up too.
+        kill_after(&env, &dir, &["down"], down_time * pct / 100);
+        env.ok(&dir, &["up", "-d"]);
+        assert_eq!(
+            states(&env, &dir),
+            converged(),
+            "up after a SIGKILL at {pct}% of down"
+        );
         kill_after(&env, &dir, &["down"], down_time * pct / 100);
         env.ok(&dir, &["down"]);
         assert_clean(

@@ -169,6 +169,34 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Gives back, in one write, the addresses on `network` of this
+    /// project's containers that are not running (`down` removes the
+    /// network while their records go; should berth die in between, their
+    /// attachments name a bridge that is gone and `up` recreates them) and
+    /// of containers that are gone.
+    pub(crate) fn release_stopped(&self, network: &str) -> Result<(), NetError> {
+        let Some(net) = self.nets.get(network)? else {
+            return Ok(());
+        };
+        let done: Vec<String> = net
+            .endpoints()
+            .into_iter()
+            .filter(|id| match self.runtime.inspect(id) {
+                Ok(c) => {
+                    c.config.labels.get(super::labels::PROJECT) == Some(&self.project.name)
+                        && !c.state.status.is_active()
+                }
+                Err(_) => !self.runtime.records().dir(id).config().exists(),
+            })
+            .collect();
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.nets.release_many(network, &done)
+    }
+}
+
 impl Addresses {
     pub fn new() -> Mutex<Addresses> {
         Mutex::new(Addresses::default())

@@ -244,6 +244,7 @@ impl Backend for Engine {
     fn remove_network(&self, _key: &str, name: &str) -> R {
         self.mark_network(name, false)?;
         self.release_deferred(Some(name)).map_err(s)?;
+        self.release_stopped(name).map_err(s)?;
         self.nets.remove(name).map_err(s)
     }
 

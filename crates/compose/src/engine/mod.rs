@@ -211,7 +211,7 @@ impl Engine {
             .map(|n| {
                 let intact = berth_net::netlink::index(&n.bridge).is_ok()
                     && self.network_marks().join(&n.name).exists();
-                (n.name, intact)
+                (n.name, intact, n.bridge)
             })
             .collect();
         let vols = self

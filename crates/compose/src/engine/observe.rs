@@ -36,7 +36,7 @@ pub fn is_oneoff(c: &Container) -> bool {
 /// been wired up completely.
 pub fn observed(
     containers: &[Container],
-    networks: Vec<(String, bool)>,
+    networks: Vec<(String, bool, String)>,
     volumes: Vec<String>,
     endpoints: &HashSet<String>,
 ) -> Observed {
@@ -72,6 +72,13 @@ pub fn observed(
                     }
                     _ => Vec::new(),
                 },
+                bridges: match &c.config.network {
+                    berth_runtime::NetworkMode::Bridge(a) => a
+                        .iter()
+                        .map(|a| (a.network.clone(), a.bridge.clone()))
+                        .collect(),
+                    _ => Vec::new(),
+                },
                 wired: match &c.config.network {
                     berth_runtime::NetworkMode::Bridge(a) if !a.is_empty() => {
                         endpoints.contains(&c.config.id)
@@ -82,7 +89,11 @@ pub fn observed(
             .collect(),
         networks: networks
             .into_iter()
-            .map(|(name, intact)| ObservedNetwork { name, intact })
+            .map(|(name, intact, bridge)| ObservedNetwork {
+                name,
+                intact,
+                bridge,
+            })
             .collect(),
         volumes: volumes
             .into_iter()

@@ -115,6 +115,15 @@ pub fn plan_down(
     if !whole_project {
         return Ok(plan);
     }
+    // A network goes once the containers on it are stopped (their network
+    // namespaces, and veths, are gone with their processes), beside the
+    // removal of their records; the engine gives their addresses back.
+    let stops: Vec<usize> = plan
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::StopContainer { .. }))
+        .map(|n| n.id)
+        .collect();
     for net in desired.networks.iter().filter(|n| !n.external) {
         if observed.networks.iter().any(|o| o.name == net.name) {
             plan.add(
@@ -123,7 +132,7 @@ pub fn plan_down(
                     name: net.name.clone(),
                 },
                 "down",
-                &removes,
+                &stops,
             );
         }
     }

@@ -102,6 +102,9 @@ pub struct ObservedContainer {
     pub state: ContainerState,
     /// Network names the container is attached to.
     pub networks: Vec<String>,
+    /// (network name, bridge) of each attachment: a network removed and
+    /// created again has a new bridge.
+    pub bridges: Vec<(String, String)>,
     /// Its published ports and DNS entry are in place. Starting a container
     /// does these after the process runs, so a start cut short (berth
     /// killed) leaves a running container that is not wired.
@@ -114,6 +117,7 @@ pub struct ObservedNetwork {
     /// Its bridge exists. A reboot, or a creation cut short, can leave the
     /// record without it; creating the network again repairs it.
     pub intact: bool,
+    pub bridge: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -221,6 +221,19 @@ impl<'a> Planner<'a> {
         if svc.image_id.is_some() && c.image_id != svc.image_id {
             return Some("image changed");
         }
+        // A network removed (a `down` killed after it removed the network
+        // but before the container records) or removed and created again:
+        // the container's attachment names a bridge that is gone, so it
+        // could never start again.
+        let stale = c.bridges.iter().any(|(net, bridge)| {
+            match self.observed.networks.iter().find(|o| &o.name == net) {
+                Some(o) => &o.bridge != bridge,
+                None => true,
+            }
+        });
+        if stale {
+            return Some("network recreated");
+        }
         if c.state == ContainerState::Running {
             let wanted = svc.networks.iter().filter_map(|k| self.network_name(k));
             if wanted

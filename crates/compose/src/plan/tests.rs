@@ -49,6 +49,7 @@ fn running(service: &str, number: u32, hash: &str) -> ObservedContainer {
         image_id: None,
         state: ContainerState::Running,
         networks: vec!["app_default".into()],
+        bridges: vec![("app_default".into(), "brthapp".into())],
         wired: true,
     }
 }
@@ -57,6 +58,7 @@ fn existing_net() -> Vec<ObservedNetwork> {
     vec![ObservedNetwork {
         name: "app_default".into(),
         intact: true,
+        bridge: "brthapp".into(),
     }]
 }
 
@@ -267,6 +269,43 @@ fn a_dependency_scaled_to_zero_is_not_waited_for() {
 }
 
 #[test]
+fn containers_of_a_recreated_network_are_recreated() {
+    let (d, mut o) = web_db();
+    o.networks[0].bridge = "brthnew".into();
+    o.containers[0].state = ContainerState::Exited;
+    let plan = plan_up(&d, &o, &Options::default()).unwrap();
+    let causes: Vec<&str> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.op.kind() == "CreateContainer")
+        .map(|n| n.cause.as_str())
+        .collect();
+    assert_eq!(causes, ["network recreated", "network recreated"], "{plan}");
+}
+
+#[test]
+fn containers_of_a_removed_network_are_recreated() {
+    // `down` killed after it removed the network, before the records.
+    let (d, mut o) = web_db();
+    o.networks.clear();
+    for c in &mut o.containers {
+        c.state = ContainerState::Exited;
+    }
+    let plan = plan_up(&d, &o, &Options::default()).unwrap();
+    let causes: Vec<&str> = plan
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op.kind(), "CreateContainer" | "CreateNetwork"))
+        .map(|n| n.cause.as_str())
+        .collect();
+    assert_eq!(
+        causes,
+        ["not found", "network recreated", "network recreated"],
+        "{plan}"
+    );
+}
+
+#[test]
 fn orphans_are_reported_or_removed() {
     let d = project(vec![svc("web")]);
     let o = Observed {
@@ -420,6 +459,7 @@ fn external_resources_must_exist() {
         networks: vec![ObservedNetwork {
             name: "shared".into(),
             intact: true,
+            bridge: "brthshared".into(),
         }],
         ..Observed::default()
     };
@@ -486,7 +526,7 @@ fn down_stops_dependents_first_then_removes_networks() {
 [1] -> #2 service:web:1, RemoveContainer, down
 [1] -> #3 service:db:1, StopContainer, down
 [3] -> #4 service:db:1, RemoveContainer, down
-[2,4] -> #5 network:default, RemoveNetwork, down
+[1,3] -> #5 network:default, RemoveNetwork, down
 "
     );
 }
