@@ -1,11 +1,13 @@
 //! End to end: convergence rules beyond compose_up_down.rs — restart
-//! policies, anonymous volumes across a recreate, the recreate flags, and
+//! policies, anonymous volumes across a recreate, the recreate flags and
+//! `create`, a namespace sharer following its parent, stop timeouts, and
 //! two `up` at once.
 
 mod common;
 mod compose_common;
 
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use berth_testkit::require_root;
 use common::Env;
@@ -84,6 +86,17 @@ fn recreate_flags_no_start_no_deps() {
     assert_eq!(
         states(&env, &dir),
         vec![("fl-web-1".to_string(), "running".to_string())]
+    );
+    env.ok(&dir, &["down"]);
+    // `create`: the containers of every service, none started.
+    let (code, _, err) = run(&env, &dir, &["create"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        states(&env, &dir),
+        vec![
+            ("fl-db-1".to_string(), "created".to_string()),
+            ("fl-web-1".into(), "created".into())
+        ]
     );
     env.ok(&dir, &["down"]);
     // --no-start: created only; `start` starts them in order.
@@ -183,5 +196,95 @@ fn two_concurrent_ups_converge_without_interleaving() {
         let o = child.wait_with_output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
+    assert_eq!(states(&env, &dir), vec![]);
+}
+
+#[test]
+fn a_namespace_sharer_is_recreated_with_its_parent() {
+    require_root!();
+    let mut env = Env::with_network();
+    let stack = format!(
+        "services:\n  base:\n    image: busybox:latest\n    command: {SLEEPER}\n    environment: {{V: \"1\"}}\n  side:\n    image: busybox:latest\n    command: {SLEEPER}\n    network_mode: \"service:base\"\n  other:\n    image: busybox:latest\n    command: {SLEEPER}\n"
+    );
+    let dir = env.project("ns", &stack);
+    env.ok(&dir, &["up", "-d"]);
+    let netns = |svc: &str| {
+        env.ok(&dir, &["exec", "-T", svc, "readlink", "/proc/self/ns/net"])
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(netns("side"), netns("base"));
+    let before = ids(&env, &dir);
+    // Only base's configuration changes.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        stack.replace("V: \"1\"", "V: \"2\""),
+    )
+    .unwrap();
+    env.ok(&dir, &["up", "-d"]);
+    let after = ids(&env, &dir);
+    let id = |v: &[(String, String)], n: &str| v.iter().find(|(c, _)| c == n).unwrap().1.clone();
+    assert_ne!(
+        id(&after, "ns-base-1"),
+        id(&before, "ns-base-1"),
+        "base recreated"
+    );
+    assert_ne!(
+        id(&after, "ns-side-1"),
+        id(&before, "ns-side-1"),
+        "side shared the old base's namespace: recreated too"
+    );
+    assert_eq!(
+        id(&after, "ns-other-1"),
+        id(&before, "ns-other-1"),
+        "other kept"
+    );
+    assert_eq!(
+        netns("side"),
+        netns("base"),
+        "side is in the new base's namespace"
+    );
+    assert!(states(&env, &dir).iter().all(|(_, s)| s == "running"));
+}
+
+#[test]
+fn timeouts_of_up_stop_and_down_cut_the_grace_period() {
+    require_root!();
+    let mut env = Env::with_network();
+    // Ignores SIGTERM; the file gives it a minute to stop.
+    let stack = "services:\n  stubborn:\n    image: busybox:latest\n    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done\"]\n    stop_grace_period: 60s\n    environment: {V: \"1\"}\n";
+    let dir = env.project("to", stack);
+    env.ok(&dir, &["up", "-d"]);
+    // Within the time limits below only if `-t 1` replaced the 60 s.
+    let limit = Duration::from_secs(30);
+    std::fs::write(
+        dir.join("compose.yaml"),
+        stack.replace("V: \"1\"", "V: \"2\""),
+    )
+    .unwrap();
+    let t = Instant::now();
+    env.ok(&dir, &["up", "-d", "-t", "1"]);
+    assert!(
+        t.elapsed() < limit,
+        "up -t 1 recreated in {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        states(&env, &dir),
+        vec![("to-stubborn-1".to_string(), "running".to_string())]
+    );
+    let t = Instant::now();
+    env.ok(&dir, &["stop", "-t", "1"]);
+    assert!(t.elapsed() < limit, "stop -t 1 took {:?}", t.elapsed());
+    let (_, out, _) = run(
+        &env,
+        &dir,
+        &["ps", "-a", "--format", "{{.State}} {{.ExitCode}}"],
+    );
+    assert_eq!(out.trim(), "exited 137", "killed after the timeout");
+    env.ok(&dir, &["start"]);
+    let t = Instant::now();
+    env.ok(&dir, &["down", "-t", "1"]);
+    assert!(t.elapsed() < limit, "down -t 1 took {:?}", t.elapsed());
     assert_eq!(states(&env, &dir), vec![]);
 }

@@ -169,6 +169,19 @@ pub fn execute(
         jobs.1 = true;
         queue.ready.notify_all();
     });
+    // A node still waiting was never ready: its dependencies form a cycle.
+    // That is a bug in the plan, and must fail the command, not pass it.
+    for node in &plan.nodes {
+        if waiting[node.id - 1] != 0 && waiting[node.id - 1] != usize::MAX {
+            let e = format!(
+                "{} {}: not run, its dependencies form a cycle",
+                node.op.kind(),
+                node.op.resource()
+            );
+            on_event(Event::Failed(node, &e));
+            outcome.failed.push((node.id, e));
+        }
+    }
     outcome
 }
 

@@ -255,3 +255,30 @@ fn an_optional_dependency_failure_is_a_warning() {
             .any(|l| l.starts_with("start") && l.ends_with("p-web-1"))
     );
 }
+
+#[test]
+fn a_cycle_fails_its_nodes_instead_of_passing_silently() {
+    let node = |id: usize, name: &str, deps: Vec<usize>| Node {
+        id,
+        op: Op::CreateNetwork {
+            key: name.into(),
+            name: name.into(),
+        },
+        cause: "test".into(),
+        deps,
+    };
+    let plan = Plan {
+        nodes: vec![
+            node(1, "free", vec![]),
+            node(2, "a", vec![3]),
+            node(3, "b", vec![2]),
+        ],
+        warnings: vec![],
+    };
+    let fake = Fake::default();
+    let out = execute(&plan, &fake, 0, &no_events);
+    assert_eq!(fake.log(), ["create-network free"]);
+    let failed: Vec<usize> = out.failed.iter().map(|(id, _)| *id).collect();
+    assert_eq!(failed, [2, 3], "{:?}", out.failed);
+    assert!(out.failed[0].1.contains("cycle"), "{:?}", out.failed);
+}

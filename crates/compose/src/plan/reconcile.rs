@@ -487,8 +487,17 @@ impl<'a> Planner<'a> {
             .entry(svc.name.clone())
             .or_default()
             .push(create_id);
+        // The old container goes once its replacement exists, unless an
+        // earlier part of the plan already stops it: a `network_mode:
+        // service:` sharer that is also a `restart: true` dependent (as
+        // Compose makes it) is stopped before its parent is recreated, and
+        // its replacement can only be created after the parent's, so
+        // waiting for it there would make a cycle.
+        let stopped_before = self.stopped.contains_key(&c.id);
         let stop = self.stop(&svc.name, c, cause);
-        self.plan.add_dep(stop, create_id);
+        if !stopped_before {
+            self.plan.add_dep(stop, create_id);
+        }
         for s in restart_stops {
             self.plan.add_dep(stop, s);
         }
@@ -505,7 +514,12 @@ impl<'a> Planner<'a> {
             container: ContainerRef::Created(create_id),
             name: final_name,
         };
-        let rename_id = self.plan.add(rename, cause, &[remove_id]);
+        let after: &[usize] = if stopped_before {
+            &[remove_id, create_id]
+        } else {
+            &[remove_id]
+        };
+        let rename_id = self.plan.add(rename, cause, after);
         self.recreated.insert(svc.name.clone());
         (create_id, rename_id)
     }

@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod recreate;
+
 fn svc(name: &str) -> DesiredService {
     DesiredService {
         name: name.into(),
@@ -266,43 +268,6 @@ fn a_dependency_scaled_to_zero_is_not_waited_for() {
     let got = up(&d, &Observed::default(), &Options::default());
     assert!(!got.contains("WaitService"), "{got}");
     assert!(got.contains("service:web:1, StartContainer"), "{got}");
-}
-
-#[test]
-fn containers_of_a_recreated_network_are_recreated() {
-    let (d, mut o) = web_db();
-    o.networks[0].bridge = "brthnew".into();
-    o.containers[0].state = ContainerState::Exited;
-    let plan = plan_up(&d, &o, &Options::default()).unwrap();
-    let causes: Vec<&str> = plan
-        .nodes
-        .iter()
-        .filter(|n| n.op.kind() == "CreateContainer")
-        .map(|n| n.cause.as_str())
-        .collect();
-    assert_eq!(causes, ["network recreated", "network recreated"], "{plan}");
-}
-
-#[test]
-fn containers_of_a_removed_network_are_recreated() {
-    // `down` killed after it removed the network, before the records.
-    let (d, mut o) = web_db();
-    o.networks.clear();
-    for c in &mut o.containers {
-        c.state = ContainerState::Exited;
-    }
-    let plan = plan_up(&d, &o, &Options::default()).unwrap();
-    let causes: Vec<&str> = plan
-        .nodes
-        .iter()
-        .filter(|n| matches!(n.op.kind(), "CreateContainer" | "CreateNetwork"))
-        .map(|n| n.cause.as_str())
-        .collect();
-    assert_eq!(
-        causes,
-        ["not found", "network recreated", "network recreated"],
-        "{plan}"
-    );
 }
 
 #[test]
