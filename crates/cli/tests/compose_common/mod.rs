@@ -77,3 +77,22 @@ pub fn run(env: &Env, dir: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// A service that runs until stopped, exiting promptly on SIGTERM.
 pub const SLEEPER: &str = r#"["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]"#;
+
+/// Pushes a busybox image labelled `v=<label>` to `reg` as `test/<tag>` for
+/// each of `tags` (`work` holds the archive).
+pub fn push_labelled(
+    reg: &berth_testkit::registry::Registry,
+    work: &Path,
+    label: &str,
+    tags: &[&str],
+) {
+    use berth_testkit::oci::{self, Entry, TestImage};
+    let path = work.join(format!("push-{label}.tar"));
+    let mut bb = TestImage::busybox().unwrap();
+    bb.config["Labels"] = serde_json::json!({ "v": label });
+    oci::write_archive(&path, vec![("bb".into(), Entry::Image(bb))]).unwrap();
+    for t in tags {
+        reg.push_oci_archive(&path, "bb", &format!("test/{t}"), false)
+            .unwrap();
+    }
+}
