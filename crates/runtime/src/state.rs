@@ -128,4 +128,21 @@ mod tests {
         };
         assert_eq!(me.observed().status, Status::Running);
     }
+
+    #[test]
+    fn a_live_pid_with_another_start_time_is_not_the_container() {
+        // The pid was reused by another process (here: this test): the
+        // start time tells them apart.
+        let mut me = ProcessIdentity::current();
+        me.start_time += 1;
+        let s = State {
+            status: Status::Running,
+            pid: Some(me),
+            shim: Some(me),
+            ..Default::default()
+        };
+        let o = s.observed();
+        assert_eq!(o.status, Status::Exited);
+        assert_eq!(o.exit_code, Some(255));
+    }
 }

@@ -79,16 +79,26 @@ pub fn effective(sec: &Security) -> Result<HashSet<Capability>, String> {
     })
 }
 
-/// Limits the calling process (still root) to `set`: bounding set first,
-/// then inheritable, effective and permitted. A later setuid to a non-root
-/// user clears the effective and permitted sets, as with Docker.
-pub fn apply(set: &HashSet<Capability>) -> Result<(), String> {
+/// Cuts the bounding set of the calling process (still root) to `set`, so
+/// that nothing in the container can ever regain more. The user switch
+/// comes after this, the other sets after that (see [`apply`]).
+pub fn bound(set: &HashSet<Capability>) -> Result<(), String> {
     let all = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
     for c in all.difference(set) {
         caps::drop(None, CapSet::Bounding, *c)
             .map_err(|e| format!("drop {c} from the bounding set: {e}"))?;
     }
-    caps::set(None, CapSet::Inheritable, set)
+    Ok(())
+}
+
+/// Sets the effective and permitted sets to `set` and empties the
+/// inheritable one (as Docker does since CVE-2022-24769: inheritable
+/// capabilities would let a non-root user gain them from a binary's file
+/// capabilities). Called after the user switch, which kept the permitted
+/// set (`PR_SET_KEEPCAPS`): exec then clears both for a non-root user, as
+/// with Docker.
+pub fn apply(set: &HashSet<Capability>) -> Result<(), String> {
+    caps::set(None, CapSet::Inheritable, &HashSet::new())
         .map_err(|e| format!("inheritable capabilities: {e}"))?;
     caps::set(None, CapSet::Effective, set).map_err(|e| format!("effective capabilities: {e}"))?;
     caps::set(None, CapSet::Permitted, set).map_err(|e| format!("permitted capabilities: {e}"))?;

@@ -135,7 +135,11 @@ pub fn apply(c: &ContainerConfig) -> ChildResult<User> {
     )
 }
 
-/// Switches to `user` (resolved in the current root's files).
+/// Switches to `user` (resolved in the current root's files) with the
+/// capabilities `caps`. The user switch needs CAP_SETUID and CAP_SETGID,
+/// which `caps` may lack (`cap_drop: [ALL]` with a `user`): the bounding
+/// set is cut first, the switch keeps the permitted set, and only then are
+/// the capabilities set.
 pub fn apply_user(
     spec: &str,
     group_add: &[String],
@@ -143,18 +147,29 @@ pub fn apply_user(
     caps: &std::collections::HashSet<caps::Capability>,
 ) -> ChildResult<User> {
     let (user, groups) = resolve(spec, group_add)?;
+    super::capabilities::bound(caps)?;
+    keep_caps(true)?;
     let gids: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&gids).map_err(|e| format!("setgroups: {e}"))?;
     setgid(Gid::from_raw(user.gid)).map_err(|e| format!("setgid {}: {e}", user.gid))?;
+    setuid(Uid::from_raw(user.uid)).map_err(|e| format!("setuid {}: {e}", user.uid))?;
+    keep_caps(false)?;
+    super::capabilities::apply(caps)?;
     if no_new_privileges {
         // SAFETY: prctl with constant arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(format!("no_new_privs: {}", std::io::Error::last_os_error()));
         }
     }
-    super::capabilities::apply(caps)?;
-    setuid(Uid::from_raw(user.uid)).map_err(|e| format!("setuid {}: {e}", user.uid))?;
     Ok(user)
+}
+
+fn keep_caps(on: bool) -> ChildResult {
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(format!("keepcaps: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,7 +17,11 @@ pub fn default_hosts(hostname: &str) -> String {
 /// Default `/etc/resolv.conf`: the host's, without loopback resolvers (which
 /// a container cannot reach), falling back to public resolvers like Docker.
 pub fn default_resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    resolv_conf_from(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+}
+
+/// [`default_resolv_conf`] of the host's file `host`.
+pub fn resolv_conf_from(host: &str) -> String {
     let mut servers = 0;
     let mut out = String::new();
     for l in host.lines() {
@@ -63,4 +67,31 @@ pub fn write_name_files(config: &ContainerConfig, dir: &ContainerDir) -> Result<
     crate::records::replace(&dir.resolv_conf(), resolv.as_bytes())?;
     crate::records::replace(&dir.hostname(), format!("{host}\n").as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolvers_are_the_hosts_without_loopback() {
+        let host =
+            "# by dhcp\nnameserver 127.0.0.53\nnameserver 10.1.2.3\nsearch lan\nnameserver ::1\n";
+        assert_eq!(
+            resolv_conf_from(host),
+            "# by dhcp\nnameserver 10.1.2.3\nsearch lan\n"
+        );
+        assert_eq!(
+            resolv_conf_from("nameserver 127.0.0.1\noptions ndots:2\n"),
+            "options ndots:2\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n",
+            "only loopback resolvers: Docker's public fallback"
+        );
+    }
+
+    #[test]
+    fn hosts_name_localhost_and_the_container() {
+        let h = default_hosts("web");
+        assert!(h.starts_with("127.0.0.1\tlocalhost\n"), "{h}");
+        assert!(h.ends_with("127.0.1.1\tweb\n"), "{h}");
+    }
 }
