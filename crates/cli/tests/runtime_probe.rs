@@ -6,55 +6,13 @@
 //! nothing behind.
 
 mod common;
+mod runtime_common;
 
 use std::collections::BTreeMap;
 
 use berth_testkit::require_root;
 use common::Env;
-
-/// Everything the probe reports, one `key=value` per line.
-const PROBE: &str = r#"
-echo "pid=$$"
-echo "hostname=$(hostname)"
-echo "domainname=$(cat /proc/sys/kernel/domainname)"
-echo "uid=$(id -u)"
-echo "gid=$(id -g)"
-echo "groups=$(id -G)"
-echo "home=$HOME"
-echo "cwd=$(pwd)"
-echo "greeting=$GREETING"
-echo "path=$PATH"
-for f in CapEff CapBnd NoNewPrivs; do echo "$f=$(grep "^$f:" /proc/self/status | cut -f2)"; done
-echo "nofile=$(ulimit -n)"
-echo "nofile_hard=$(ulimit -Hn)"
-while read dev mp fs opts rest; do echo "mount $mp=$fs $opts"; done < /proc/self/mounts
-for p in $MASKED; do
-  if [ -d $p ]; then echo "masked $p=directory $(ls -A $p | wc -l)"
-  elif [ -e $p ]; then echo "masked $p=$(stat -c %F $p) $(head -c 16 $p 2>/dev/null | wc -c)"
-  else echo "masked $p=missing"; fi
-done
-for p in /proc/sys/kernel/hostname /proc/sysrq-trigger /proc/irq /proc/bus; do
-  [ -e $p ] && (echo x > $p) 2>/dev/null && echo "writable $p=yes" || echo "writable $p=no"
-done
-for n in null zero full random urandom tty; do echo "dev $n=$(stat -c '%F %a %t:%T' /dev/$n)"; done
-echo "ptmx=$(readlink /dev/ptmx)"
-echo "devfd=$(readlink /dev/fd)"
-(touch /probe-root) 2>/dev/null && echo "root=rw" || echo "root=ro"
-(mknod /dev/shm/disk b 8 0) 2>/dev/null && echo "mknod=allowed" || echo "mknod=denied"
-cg=/sys/fs/cgroup
-for f in memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares cpuset/cpuset.cpus pids/pids.max memory.max memory.swap.max cpu.max cpu.weight pids.max; do
-  [ -r $cg/$f ] && echo "cgroup $f=$(cat $cg/$f)"
-done
-echo "own_cgroup=$(grep -v name= /proc/self/cgroup | grep -c ':/$') of $(grep -vc name= /proc/self/cgroup)"
-echo "shmmax=$(cat /proc/sys/kernel/shmmax)"
-echo "port_start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)"
-# Listed while pid 1 waits, so that none of the shell's own redirections
-# or pipes is open in it.
-(ls /proc/1/fd > /dev/shm/fds) & wait $!
-echo "fds=$(tr '\n' ' ' < /dev/shm/fds)"
-echo "cwd_link=$(readlink /proc/1/cwd)"
-echo "root_link=$(readlink /proc/1/root)"
-"#;
+use runtime_common::{DOCKER_CAPS, PROBE, get, masked_on_this_host, parse_probe};
 
 /// Runs the probe in a new container with `flags`; returns what it said.
 fn probe(env: &Env, flags: &[&str]) -> BTreeMap<String, String> {
@@ -62,29 +20,8 @@ fn probe(env: &Env, flags: &[&str]) -> BTreeMap<String, String> {
     let mut args = vec!["container", "run", "--rm", "-e", &masked];
     args.extend_from_slice(flags);
     args.extend_from_slice(&["busybox:latest", "sh", "-c", PROBE]);
-    let out = env.ok(env.root.path(), &args);
-    out.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
-        .collect()
+    parse_probe(&env.ok(env.root.path(), &args))
 }
-
-/// Docker's masked paths that this kernel has at all.
-fn masked_on_this_host() -> Vec<&'static str> {
-    berth_runtime::spawn::rootfs::MASKED
-        .iter()
-        .copied()
-        .filter(|p| std::path::Path::new(p).exists())
-        .collect()
-}
-
-fn get<'a>(m: &'a BTreeMap<String, String>, k: &str) -> &'a str {
-    m.get(k)
-        .unwrap_or_else(|| panic!("the probe did not report {k:?}: {m:#?}"))
-}
-
-/// Docker's default capability set as a CapEff mask.
-const DOCKER_CAPS: &str = "00000000a80425fb";
 
 #[test]
 fn a_default_container_from_the_inside() {
@@ -95,6 +32,24 @@ fn a_default_container_from_the_inside() {
     assert_eq!(get(&p, "pid"), "1");
     assert_eq!(get(&p, "hostname").len(), 12, "the short id");
     assert_eq!(get(&p, "domainname"), "(none)");
+    // A namespace of its own of every kind; its network has only `lo`.
+    for (ns, host) in runtime_common::host_namespaces() {
+        let inside = get(&p, &ns);
+        assert_ne!(inside, host, "{ns}: not the host's");
+        assert!(inside.contains(":["), "{ns}: {inside}");
+    }
+    assert_eq!(get(&p, "links"), "lo");
+    // The name files: its hostname, localhost, and the host's resolvers.
+    assert_eq!(get(&p, "etc_hostname"), get(&p, "hostname"));
+    assert_eq!(get(&p, "hosts_localhost"), "1");
+    assert_eq!(get(&p, "hosts_self"), "1", "its hostname resolves");
+    let resolvers: Vec<String> = berth_runtime::spawn::default_resolv_conf()
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver"))
+        .map(|s| s.trim().to_owned())
+        .collect();
+    assert!(!resolvers.is_empty());
+    assert_eq!(get(&p, "nameservers"), resolvers.join(" "));
     assert_eq!(
         (get(&p, "uid"), get(&p, "gid"), get(&p, "groups")),
         ("0", "0", "0")
@@ -107,6 +62,11 @@ fn a_default_container_from_the_inside() {
     );
     assert_eq!(get(&p, "CapEff"), DOCKER_CAPS);
     assert_eq!(get(&p, "CapBnd"), DOCKER_CAPS, "nothing can be regained");
+    assert_eq!(
+        get(&p, "CapInh"),
+        "0000000000000000",
+        "none inheritable (CVE-2022-24769)"
+    );
     assert_eq!(get(&p, "NoNewPrivs"), "0");
     // The mount table.
     let mount = |mp: &str| get(&p, &format!("mount {mp}")).to_owned();
@@ -265,7 +225,19 @@ fn the_settings_from_the_inside() {
         assert_eq!(limit("pids/pids.max"), "50");
     } else {
         assert_eq!(limit("memory.max"), (64 << 20).to_string());
+        if p.contains_key("cgroup memory.swap.max") {
+            assert_eq!(
+                limit("memory.swap.max"),
+                (32 << 20).to_string(),
+                "v2 limits the swap alone: 96m - 64m"
+            );
+        }
         assert_eq!(limit("cpu.max"), "50000 100000");
+        assert_eq!(
+            limit("cpu.weight"),
+            berth_runtime::cgroups::shares_to_weight(512).to_string()
+        );
+        assert_eq!(limit("cpuset.cpus"), "0");
         assert_eq!(limit("pids.max"), "50");
     }
     assert_eq!(get(&p, "fds"), "0 1 2");
@@ -291,6 +263,36 @@ fn capabilities_added_dropped_and_privileged() {
     );
     let (dropped, _) = caps(&["--cap-drop", "CHOWN", "--cap-drop", "net_raw"]);
     assert_eq!(dropped, "00000000a80405fa");
+    let (everything, _) = caps(&["--cap-add", "ALL", "--cap-drop", "SYS_ADMIN"]);
+    let sys_admin = 1u64 << 21;
+    let ours_bits = u64::from_str_radix(
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:"))
+            .unwrap()
+            .trim(),
+        16,
+    )
+    .unwrap();
+    assert_eq!(
+        format!("{:016x}", ours_bits & !sys_admin),
+        everything,
+        "cap_add ALL: everything but what is dropped"
+    );
+    // A numeric user needs no entry in the image: no groups, HOME=/, and
+    // a non-root user has no effective capabilities.
+    let p = probe(&env, &["-u", "4242:4343"]);
+    assert_eq!(
+        (get(&p, "uid"), get(&p, "gid"), get(&p, "groups")),
+        ("4242", "4343", "4343")
+    );
+    assert_eq!(get(&p, "home"), "/");
+    assert_eq!(get(&p, "CapEff"), "0000000000000000");
+    // Switching to a user needs no capability the container keeps.
+    let p = probe(&env, &["-u", "app", "--cap-drop", "ALL"]);
+    assert_eq!((get(&p, "uid"), get(&p, "groups")), ("1000", "1000 10 29"));
+    assert_eq!(get(&p, "CapBnd"), "0000000000000000");
     let (all, p) = caps(&["--privileged"]);
     // Everything berth has itself (this sandbox's bounding set may lack some).
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -436,78 +438,5 @@ fn entrypoint_command_env_workdir_and_user_follow_docker() {
         "flags after the image belong to the command"
     );
     env.ok(root, &["image", "rm", "ep:1"]);
-    assert_eq!(env.leftovers(&before), Vec::<String>::new());
-}
-
-#[test]
-fn compose_limits_and_deploy_resources_reach_the_cgroup() {
-    require_root!();
-    let mut env = Env::with_network();
-    let before = env.snapshot();
-    let project = berth_testkit::unique_name("lim");
-    let dir = env.project(
-        &project,
-        r#"
-services:
-  direct:
-    image: busybox:latest
-    command: ["sleep", "1000"]
-    mem_limit: 48m
-    memswap_limit: 64m
-    cpus: 0.25
-    cpu_shares: 256
-    pids_limit: 30
-    shm_size: 16m
-    ulimits:
-      nofile: {soft: 256, hard: 512}
-  deployed:
-    image: busybox:latest
-    command: ["sleep", "1000"]
-    deploy:
-      resources:
-        limits:
-          memory: 40m
-          cpus: "0.75"
-          pids: 25
-"#,
-    );
-    env.ok(&dir, &["up", "-d"]);
-    let read = |svc: &str, script: &str| {
-        env.ok(&dir, &["exec", "-T", svc, "sh", "-c", script])
-            .trim()
-            .to_owned()
-    };
-    let v1 = std::path::Path::new("/sys/fs/cgroup/memory").is_dir();
-    if v1 {
-        let cg = "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.shares pids/pids.max | tr '\\n' ' '";
-        assert_eq!(
-            read("direct", cg),
-            format!("{} 25000 256 30", 48 << 20),
-            "mem_limit, cpus, cpu_shares, pids_limit"
-        );
-        if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
-            assert_eq!(
-                read(
-                    "direct",
-                    "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"
-                ),
-                (64 << 20).to_string(),
-                "memswap_limit"
-            );
-        }
-        assert_eq!(
-            read("deployed", cg),
-            format!("{} 75000 1024 25", 40 << 20),
-            "deploy.resources.limits"
-        );
-    }
-    assert_eq!(
-        read(
-            "direct",
-            "ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2"
-        ),
-        "256\n512\n16384"
-    );
-    env.ok(&dir, &["down", "-t", "1"]);
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }
