@@ -5,6 +5,7 @@
 //! checks it left nothing behind.
 
 mod common;
+mod runtime_common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -24,10 +25,9 @@ fn exec(env: &Env, args: &[&str]) -> (i32, String, String) {
 }
 
 fn start(env: &Env, flags: &[&str]) {
-    let mut a = vec!["container", "run", "-d"];
-    a.extend_from_slice(flags);
+    let mut a = flags.to_vec();
     a.extend_from_slice(&["busybox:latest", "sleep", "1000"]);
-    env.ok(env.root.path(), &a);
+    runtime_common::run_d(env, &a);
 }
 
 #[test]
@@ -136,7 +136,11 @@ fn exec_takes_the_containers_settings_unless_overridden() {
         .unwrap()
         .trim();
     assert_eq!(out.trim(), format!("CapEff:\t{ours}"), "--privileged");
-    env.ok(env.root.path(), &["container", "rm", "-f", "s"]);
+    // An exec switches users even when the container keeps no capability.
+    start(&env, &["--name", "bare", "--cap-drop", "ALL"]);
+    let (code, out, err) = exec(&env, &["-u", "app", "bare", "id", "-u"]);
+    assert_eq!((code, out.as_str()), (0, "1000\n"), "{err}");
+    env.ok(env.root.path(), &["container", "rm", "-f", "s", "bare"]);
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }
 

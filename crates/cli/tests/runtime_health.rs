@@ -4,6 +4,7 @@
 //! disable forms. Each test checks it left nothing behind.
 
 mod common;
+mod runtime_common;
 
 use std::time::{Duration, Instant};
 
@@ -240,5 +241,84 @@ services:
     );
     assert!(health(&env, "nohc").is_null());
     env.ok(&root, &["container", "rm", "-f", "nohc"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
+
+#[test]
+fn the_images_healthcheck_is_used_and_can_be_replaced() {
+    require_root!();
+    let env = Env::new();
+    let before = env.snapshot();
+    let root = env.root.path();
+    // HEALTHCHECK --interval=200ms --retries=1 CMD-SHELL test -f /tmp/ok
+    runtime_common::load_image(&env, "checked:1", |c| {
+        c["Healthcheck"] = serde_json::json!({
+            "Test": ["CMD-SHELL", "echo from-image; test -f /tmp/ok"],
+            "Interval": 200_000_000u64,
+            "Retries": 1
+        });
+    });
+    env.ok(
+        root,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "img",
+            "checked:1",
+            "sh",
+            "-c",
+            "touch /tmp/ok; sleep 1000",
+        ],
+    );
+    wait_for("healthy by the image's check", || {
+        status(&env, "img") == "healthy"
+    });
+    let last = health(&env, "img")["Log"][0].clone();
+    assert_eq!(last["Output"], "from-image\n", "{last}");
+    // The run's own check replaces the image's (and fails here).
+    env.ok(
+        root,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "own",
+            "--health-cmd",
+            "echo own; false",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "1",
+            "checked:1",
+            "sh",
+            "-c",
+            "touch /tmp/ok; sleep 1000",
+        ],
+    );
+    wait_for("unhealthy by its own check", || {
+        status(&env, "own") == "unhealthy"
+    });
+    assert_eq!(health(&env, "own")["Log"][0]["Output"], "own\n");
+    // And --no-healthcheck turns the image's off.
+    env.ok(
+        root,
+        &[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "off",
+            "--no-healthcheck",
+            "checked:1",
+            "sleep",
+            "1000",
+        ],
+    );
+    assert!(health(&env, "off").is_null());
+    env.ok(root, &["container", "rm", "-f", "img", "own", "off"]);
+    env.ok(root, &["image", "rm", "checked:1"]);
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }

@@ -4,49 +4,14 @@
 //! SIGKILL. Each test checks it left nothing behind.
 
 mod common;
+mod runtime_common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_testkit::require_root;
 use common::{Env, process_state, wait_for};
-
-fn run_d(env: &Env, args: &[&str]) {
-    let mut a = vec!["container", "run", "-d"];
-    a.extend_from_slice(args);
-    env.ok(env.root.path(), &a);
-}
-
-/// Pids whose parent is `pid`.
-fn children(pid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let after = &stat[stat.rfind(')').unwrap_or(0) + 2..];
-        if after.split(' ').nth(1).and_then(|x| x.parse::<i32>().ok()) == Some(pid) {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// Waits until the container said `ready` (its traps are set).
-fn ready(env: &Env, name: &str) {
-    wait_for("the container's traps", || {
-        env.ok(env.root.path(), &["container", "logs", name])
-            .contains("ready")
-    });
-}
-
-fn sigkill(pid: i32) {
-    // SAFETY: killing a process this test started.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-}
+use runtime_common::{children, ready, run_d, sigkill};
 
 #[test]
 fn stop_signals_waits_then_kills_the_whole_cgroup() {
@@ -117,6 +82,36 @@ fn stop_signals_waits_then_kills_the_whole_cgroup() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert_eq!(env.inspect("polite")["State"]["ExitCode"], 42);
     env.ok(root, &["container", "rm", "stubborn", "polite"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
+
+#[test]
+fn the_default_grace_period_is_ten_seconds() {
+    require_root!();
+    let env = Env::new();
+    let before = env.snapshot();
+    let root = env.root.path();
+    run_d(
+        &env,
+        &[
+            "--name",
+            "deaf",
+            "busybox:latest",
+            "sh",
+            "-c",
+            "trap '' TERM; echo ready; while true; do sleep 1; done",
+        ],
+    );
+    ready(&env, "deaf");
+    let t = Instant::now();
+    env.ok(root, &["container", "stop", "deaf"]);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(9500) && took < Duration::from_secs(20),
+        "Docker's default stop_grace_period (10 s): {took:?}"
+    );
+    assert_eq!(env.inspect("deaf")["State"]["ExitCode"], 137);
+    env.ok(root, &["container", "rm", "deaf"]);
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }
 

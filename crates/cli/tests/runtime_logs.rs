@@ -4,16 +4,13 @@
 //! `stdin_open`. Each test checks it left nothing behind.
 
 mod common;
+mod runtime_common;
 
 use std::path::PathBuf;
 
 use berth_testkit::require_root;
 use common::{Env, wait_for};
-
-fn dir(env: &Env, name: &str) -> PathBuf {
-    let id = env.inspect(name)["Id"].as_str().unwrap().to_owned();
-    env.root.path().join("containers").join(id)
-}
+use runtime_common::container_dir as dir;
 
 fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)

@@ -4,15 +4,11 @@
 //! and Compose secrets and configs. Each test checks it left nothing behind.
 
 mod common;
+mod runtime_common;
 
 use berth_testkit::require_root;
-use common::Env;
-
-fn run(env: &Env, args: &[&str]) -> String {
-    let mut a = vec!["container", "run", "--rm"];
-    a.extend_from_slice(args);
-    env.ok(env.root.path(), &a)
-}
+use common::{Env, wait_for};
+use runtime_common::{load_image, run_d, run_rm as run, status};
 
 #[test]
 fn named_volumes_are_filled_from_the_image_and_persist() {
@@ -81,7 +77,7 @@ fn anonymous_volumes_belong_to_their_container() {
             "echo kept > /data/f; grep ' /data ' /proc/self/mounts | cut -d' ' -f3; sleep 1000",
         ],
     );
-    common::wait_for("the container's output", || {
+    wait_for("the container's output", || {
         !env.ok(root, &["container", "logs", "anon"]).is_empty()
     });
     let logs = env.ok(root, &["container", "logs", "anon"]);
@@ -221,7 +217,7 @@ configs:
     std::fs::write(dir.join("other.conf"), "other=2\n").unwrap();
     // `other` has no target: Compose puts a config at /<name>.
     env.ok(&dir, &["up", "-d"]);
-    common::wait_for("the service's output", || {
+    wait_for("the service's output", || {
         env.ok(&dir, &["logs", "--no-log-prefix", "app"])
             .contains("read")
     });
@@ -231,6 +227,125 @@ configs:
         ["s3cret", "s3cret", "conf=1", "other=2", "read-only", "644"],
         "{logs}"
     );
+    env.ok(&dir, &["down", "-v", "-t", "1"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
+
+#[test]
+fn image_volumes_get_anonymous_volumes_filled_from_the_image() {
+    require_root!();
+    let env = Env::new();
+    let before = env.snapshot();
+    let root = env.root.path();
+    load_image(&env, "withvol:1", |c| {
+        c["Volumes"] = serde_json::json!({"/etc": {}});
+    });
+    run_d(
+        &env,
+        &[
+            "--name",
+            "iv",
+            "withvol:1",
+            "sh",
+            "-c",
+            "echo added > /etc/added; sleep 1000",
+        ],
+    );
+    let volumes = || {
+        env.ok(root, &["volume", "ls", "-q"])
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let vols = volumes();
+    assert_eq!(vols.len(), 1, "one anonymous volume: {vols:?}");
+    assert_eq!(vols[0].len(), 64);
+    let data = root.join("volumes").join(&vols[0]).join("_data");
+    wait_for("the container's write", || data.join("added").exists());
+    let passwd = std::fs::read_to_string(data.join("passwd")).unwrap();
+    assert!(
+        passwd.contains("app:"),
+        "the image's /etc was copied in: {passwd}"
+    );
+    env.ok(root, &["container", "rm", "-f", "-v", "iv"]);
+    assert!(volumes().is_empty(), "rm -v removes it");
+    // A mount at the same place replaces the image's volume.
+    run(&env, &["-v", "mine:/etc", "withvol:1", "true"]);
+    assert_eq!(volumes(), ["mine"]);
+    env.ok(root, &["volume", "rm", "mine"]);
+    env.ok(root, &["image", "rm", "withvol:1"]);
+    assert_eq!(env.leftovers(&before), Vec::<String>::new());
+}
+
+#[test]
+fn compose_mounts_relative_binds_volumes_and_tmpfs() {
+    require_root!();
+    let mut env = Env::with_network();
+    let before = env.snapshot();
+    let project = berth_testkit::unique_name("mnt");
+    let dir = env.project(
+        &project,
+        r#"
+services:
+  app:
+    image: busybox:latest
+    command:
+      - sh
+      - -c
+      - >-
+        cat /cfg/in; echo out > /cfg/out; touch /made/x;
+        (echo x > /ro/x) 2>/dev/null && echo ro-writable || echo ro-refused;
+        grep -c app /etc/passwd; echo kept > /etc/kept; ls -A /anon | wc -l;
+        stat -c %a /scratch; df -k /fast | tail -1 | tr -s ' ' | cut -d' ' -f2
+    volumes:
+      - ./cfg:/cfg
+      - ./cfg:/ro:ro
+      - ./not/yet:/made
+      - data:/etc
+      - /anon
+      - type: tmpfs
+        target: /fast
+        tmpfs:
+          size: 2097152
+    tmpfs: ["/scratch:mode=1770"]
+volumes:
+  data:
+"#,
+    );
+    std::fs::create_dir(dir.join("cfg")).unwrap();
+    std::fs::write(dir.join("cfg/in"), "from the project\n").unwrap();
+    let logs = |env: &Env| env.ok(&dir, &["logs", "--no-log-prefix", "app"]);
+    let name = format!("{project}-app-1");
+    env.ok(&dir, &["up", "-d"]);
+    wait_for("the service to finish", || status(&env, &name) == "exited");
+    assert_eq!(
+        logs(&env).lines().collect::<Vec<_>>(),
+        ["from the project", "ro-refused", "1", "0", "1770", "2048"],
+        "relative binds, ro, a named volume filled from the image, an empty anonymous volume, tmpfs mode and size"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cfg/out")).unwrap(),
+        "out\n"
+    );
+    assert!(
+        dir.join("not/yet/x").exists(),
+        "a missing relative host directory is created"
+    );
+    let vols = env.ok(env.root.path(), &["volume", "ls", "-q"]);
+    let named = format!("{project}_data");
+    assert!(vols.lines().any(|v| v == named), "{vols}");
+    assert!(
+        vols.lines().any(|v| v.len() == 64),
+        "the anonymous one: {vols}"
+    );
+    let kept = env
+        .root
+        .path()
+        .join("volumes")
+        .join(&named)
+        .join("_data/kept");
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), "kept\n");
+    // `down -v` removes both volumes with the container.
     env.ok(&dir, &["down", "-v", "-t", "1"]);
     assert_eq!(env.leftovers(&before), Vec::<String>::new());
 }
