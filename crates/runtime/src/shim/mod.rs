@@ -61,6 +61,12 @@ struct Shim {
     started: Instant,
     restart_at: Option<Instant>,
     health: Option<health::Checker>,
+    /// The container's mount namespace, held while it runs. When its last
+    /// process exits the kernel tears the namespace down (unmounting
+    /// everything waits for RCU grace periods, ~5 ms) before the exit is
+    /// visible to anyone; holding a reference moves that work here, after
+    /// the exit is recorded, out of the way of whoever waits for it.
+    mnt_ns: Option<std::fs::File>,
 }
 
 /// What the monitor asks of a shim.
@@ -147,6 +153,7 @@ fn run(root: Root, role: Role, ready: &mut Ready) -> Result<()> {
         started: Instant::now(),
         restart_at: None,
         health: None,
+        mnt_ns: None,
     };
     shim.state.shim = Some(ProcessIdentity::current());
     if adopt {
@@ -242,6 +249,8 @@ impl Shim {
             }
         };
         self.pid = Some(spawned.pid);
+        // Fails only when the process is already gone: nothing to hold.
+        self.mnt_ns = std::fs::File::open(format!("/proc/{}/ns/mnt", spawned.pid)).ok();
         self.pty = spawned.pty;
         self.started = Instant::now();
         self.state.status = Status::Running;
@@ -458,6 +467,7 @@ impl Shim {
                 self.state.restart_count += 1;
                 self.restart_at = Some(Instant::now() + delay);
                 self.save();
+                self.mnt_ns = None;
             }
             None => self.finish(),
         }
@@ -474,6 +484,7 @@ impl Shim {
         // need not wait for the cgroup directories too; `rm` removes them
         // as well if it comes first.
         self.save();
+        self.mnt_ns = None;
         cg.remove();
     }
 }
