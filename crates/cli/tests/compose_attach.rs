@@ -1,6 +1,7 @@
 //! End to end: `up` in the foreground — prefixed logs, Ctrl-C (graceful,
 //! then a second one kills), `--abort-on-container-exit`,
-//! `--abort-on-container-failure`, `--exit-code-from`, `--attach`.
+//! `--abort-on-container-failure`, `--exit-code-from`, `--attach`,
+//! `--no-attach`, coloured prefixes.
 
 mod common;
 mod compose_common;
@@ -182,6 +183,29 @@ services:
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("job-1     | job done"), "{out}");
     assert!(out.contains("job-1 exited with code 3"), "{out}");
+    // --no-attach hides a service's logs (its exit still counts); on a
+    // terminal or with --ansi always each prefix has its colour; -y is
+    // accepted (berth's up never asks).
+    let (code, out, err) = run(
+        &env,
+        &dir,
+        &[
+            "--ansi",
+            "always",
+            "up",
+            "-y",
+            "--no-attach",
+            "ok",
+            "--abort-on-container-failure",
+        ],
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.starts_with("Attaching to job-1, server-1\n"), "{out}");
+    assert!(!out.contains("ok-1"), "{out}");
+    assert!(
+        out.contains("\x1b[36mjob-1     | \x1b[0mjob done\n"),
+        "{out:?}"
+    );
     // --exit-code-from: the chosen service's code, whoever exits first.
     let (code, _, err) = run(&env, &dir, &["up", "--exit-code-from", "job"]);
     assert_eq!(code, 3, "{err}");

@@ -58,11 +58,12 @@ fn a_stack_comes_up_converges_and_goes_away_without_leftovers() {
     let ps = env.ok(&dir, &["ps"]);
     assert!(ps.contains("e2e-db-1") && ps.contains("(healthy)"), "{ps}");
     assert!(ps.contains("127.0.0.1:18181->80/tcp"), "{ps}");
-    let page = env.sh("busybox wget -q -O - http://127.0.0.1:18181/index.html");
-    assert_eq!(
-        String::from_utf8_lossy(&page.stdout).trim(),
-        "hello from web"
-    );
+    // httpd may take a moment to listen after `up -d` returns (as with
+    // Compose: web has no healthcheck).
+    common::wait_for("web to answer", || {
+        let page = env.sh("timeout 2 busybox wget -q -O - http://127.0.0.1:18181/index.html");
+        String::from_utf8_lossy(&page.stdout).trim() == "hello from web"
+    });
     // Service names resolve through berth's DNS, and exec passes exit codes.
     let o = env.berth(
         &dir,
@@ -87,13 +88,20 @@ fn a_stack_comes_up_converges_and_goes_away_without_leftovers() {
         &["exec", "-T", "db", "sh", "-c", "echo kept > /data/file"],
     );
 
-    // up again: nothing changes.
+    // up again: nothing changes, nothing is even restarted.
     let first = ids_by_service(&env, &dir);
+    let started = |name: &str| env.inspect(name)["State"]["StartedAt"].clone();
+    let was_started = [started("e2e-db-1"), started("e2e-web-1")];
     env.ok(&dir, &["up", "-d"]);
     assert_eq!(
         ids_by_service(&env, &dir),
         first,
         "an unchanged project is left alone"
+    );
+    assert_eq!(
+        [started("e2e-db-1"), started("e2e-web-1")],
+        was_started,
+        "no container restarted"
     );
 
     // Changing one service's environment recreates only that service.
@@ -159,5 +167,22 @@ fn scale_and_orphans() {
         String::from_utf8_lossy(&o.stderr)
     );
     env.ok(&dir, &["up", "-d", "--remove-orphans"]);
-    assert!(!env.ok(&dir, &["ps", "-a"]).contains("sc-b-1"));
+    let ps = env.ok(&dir, &["ps", "-a"]);
+    assert!(!ps.contains("sc-b-1") && ps.contains("sc-a-1"), "{ps}");
+    // `down --remove-orphans` takes them too.
+    env.ok(&dir, &["up", "-d"]);
+    std::fs::write(dir.join("compose.yaml"), two).unwrap();
+    env.ok(&dir, &["up", "-d"]);
+    std::fs::write(dir.join("compose.yaml"), two.split("  b:").next().unwrap()).unwrap();
+    env.ok(&dir, &["down", "-t", "1", "--remove-orphans"]);
+    assert_eq!(env.container_ids(), Vec::<String>::new());
+
+    // `down -v` never removes an external volume.
+    env.ok(&dir, &["volume", "create", "sc_kept"]);
+    let ext = "services:\n  a:\n    image: busybox:latest\n    command: [\"sleep\", \"3600\"]\n    init: true\n    volumes: [\"kept:/kept\"]\nvolumes:\n  kept:\n    name: sc_kept\n    external: true\n";
+    std::fs::write(dir.join("compose.yaml"), ext).unwrap();
+    env.ok(&dir, &["up", "-d"]);
+    env.ok(&dir, &["down", "-t", "1", "-v"]);
+    let vols = env.ok(&dir, &["volume", "ls", "-q"]);
+    assert_eq!(vols.trim(), "sc_kept", "the external volume stays");
 }
