@@ -132,6 +132,18 @@ fn logs_tail_timestamps_prefixes_bounds_and_follow() {
     let (code, _, err) = run(&env, &dir, &["logs", "nope"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no such service: nope"), "{err}");
+    // --index: one replica's logs.
+    let reps = "services:\n  rep:\n    image: busybox:latest\n    command: [\"echo\", \"hi\"]\n    deploy: {replicas: 2}\n";
+    let dir = env.project("lgi", reps);
+    env.ok(&dir, &["up", "-d"]);
+    wait_until("both replicas to finish", 20, || {
+        states(&env, &dir).iter().all(|(_, s)| s == "exited")
+    });
+    assert_eq!(env.ok(&dir, &["logs", "rep"]), "rep-1  | hi\nrep-2  | hi\n");
+    assert_eq!(
+        env.ok(&dir, &["logs", "--index", "2", "rep"]),
+        "rep-2  | hi\n"
+    );
 }
 
 #[test]
@@ -288,6 +300,29 @@ fn run_one_off_containers() {
     );
     wait_until("the published one-off to answer", 20, || {
         env.sh("busybox wget -q -O - http://127.0.0.1:18412/hostname")
+            .status
+            .success()
+    });
+    // --service-ports: the service's own ports are published.
+    env.ok(
+        &dir,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ru-sp",
+            "--service-ports",
+            "talker",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ],
+    );
+    wait_until("the one-off on the service's port to answer", 20, || {
+        env.sh("timeout 2 busybox wget -q -O - http://127.0.0.1:18411/hostname")
             .status
             .success()
     });
