@@ -1,4 +1,5 @@
-//! End to end: how `up` and `down` report — `--progress plain|json|quiet`,
+//! End to end: how `up` and `down` report — the terminal view, `--progress
+//! auto|tty|plain|json|quiet`,
 //! the parallelism cap as the progress shows it, colours, and failures
 //! gathered into one final error; and `up --build` recreating a service
 //! whose image changed, `down --rmi local`.
@@ -8,7 +9,7 @@ mod compose_common;
 
 use berth_testkit::require_root;
 use common::Env;
-use compose_common::{SLEEPER, ids, run};
+use compose_common::{SLEEPER, ids, on_a_tty, run};
 
 fn stack(n: usize) -> String {
     let mut s = String::from("services:\n");
@@ -83,6 +84,41 @@ fn progress_modes_and_the_parallel_cap() {
     let (code, _, err) = run(&env, &dir, &["--progress", "fancy", "up", "-d"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--progress"), "{err}");
+}
+
+#[test]
+fn the_terminal_view_is_chosen_on_a_tty() {
+    require_root!();
+    let mut env = Env::with_network();
+    let dir = env.project("tty", &stack(2));
+    // auto on a terminal: the live view, redrawn in place.
+    let (code, screen) = on_a_tty(&env, &dir, &["up", "-d"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("[+] Running 3/3"), "{screen:?}");
+    for res in [
+        "Network tty_default",
+        "Container tty-s0-1",
+        "Container tty-s1-1",
+    ] {
+        assert!(screen.contains(&format!("✔ {res}")), "{res} in {screen:?}");
+    }
+    assert!(
+        screen.contains("\x1b[") && screen.contains('A'),
+        "{screen:?}"
+    );
+    // plain on a terminal: lines, no view.
+    let (code, screen) = on_a_tty(&env, &dir, &["--progress", "plain", "down"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains(" Container tty-s0-1 Removed"), "{screen:?}");
+    assert!(
+        !screen.contains("[+]") && !screen.contains('✔'),
+        "{screen:?}"
+    );
+    // tty without a terminal: the view anyway.
+    let (code, _, err) = run(&env, &dir, &["--progress", "tty", "up", "-d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("[+] Running 3/3"), "{err:?}");
+    assert!(err.contains("✔ Network tty_default"), "{err:?}");
 }
 
 #[test]

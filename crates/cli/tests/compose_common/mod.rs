@@ -96,3 +96,28 @@ pub fn push_labelled(
             .unwrap();
     }
 }
+
+/// Runs berth with its standard streams on a pseudo-terminal (util-linux
+/// `script`); returns (exit code, what the terminal showed).
+pub fn on_a_tty(env: &Env, dir: &Path, args: &[&str]) -> (i32, String) {
+    let c = env.command(dir, args);
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(quote)
+        .collect();
+    let mut s = std::process::Command::new("script");
+    s.args(["-qec", &line.join(" "), "/dev/null"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null());
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            s.env(k, v);
+        }
+    }
+    let o = s.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
