@@ -23,16 +23,21 @@ fn foreground(env: &Env, dir: &std::path::Path, args: &[&str]) -> (Child, mpsc::
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
+    let rx = lines(child.stdout.take().unwrap());
+    (child, rx)
+}
+
+/// The lines read from `from`, sent to a channel as they come.
+fn lines(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
+        for l in BufReader::new(from).lines().map_while(Result::ok) {
             if tx.send(l).is_err() {
                 break;
             }
         }
     });
-    (child, rx)
+    rx
 }
 
 /// Lines until one contains `what` (all of them, that one included).
@@ -99,8 +104,11 @@ services:
         "Attaching to api-1, longer-name-1",
         "attach: false is not attached"
     );
+    // The two containers' lines come in either order.
     let mut lines = until(&rx, "api up");
-    lines.extend(until(&rx, "second up"));
+    if !lines.iter().any(|l| l.contains("second up")) {
+        lines.extend(until(&rx, "second up"));
+    }
     // Names padded to one more than the widest, as Compose does.
     assert!(
         lines.contains(&"api-1          | api up".to_string()),
@@ -152,6 +160,50 @@ services:
         &["ps", "-a", "--format", "{{.State}} {{.ExitCode}}"],
     );
     assert_eq!(out.trim(), "exited 137");
+}
+
+#[test]
+fn ctrl_c_while_up_waits_for_a_dependency_stops_what_it_started() {
+    require_root!();
+    let mut env = Env::with_network();
+    // db stays "starting" for a minute; web waits for it to be healthy.
+    let stack = format!(
+        r#"
+services:
+  db:
+    image: busybox:latest
+    command: {SLEEPER}
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 30s
+      start_period: 60s
+      start_interval: 30s
+  web:
+    image: busybox:latest
+    command: {SLEEPER}
+    depends_on:
+      db: {{condition: service_healthy}}
+"#
+    );
+    let dir = env.project("cw", &stack);
+    let mut child = env
+        .command(&dir, &["--progress", "plain", "up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines(child.stderr.take().unwrap());
+    until(&rx, "Container cw-db-1 Waiting");
+    interrupt(&child);
+    assert_eq!(exit_code(child, 30), 130, "Ctrl-C ends up with 130");
+    assert_eq!(
+        states(&env, &dir),
+        vec![
+            ("cw-db-1".to_string(), "exited".to_string()),
+            ("cw-web-1".into(), "created".into())
+        ],
+        "db stopped, web never started"
+    );
 }
 
 #[test]

@@ -111,6 +111,9 @@ impl Engine {
                 Check::Failed(e) => return Err(e),
                 Check::Pending => {}
             }
+            if self.cancel.is_some_and(|cancelled| cancelled()) {
+                return Err(format!("waiting for service {service}: interrupted"));
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(match readiness {
                     Readiness::RunningOrHealthy => {

@@ -74,6 +74,10 @@ pub struct Engine {
     /// Stopped containers may be started again right away (`up`,
     /// `restart`): a stop then waits for the container's shim to be gone.
     pub restarts_follow_stops: bool,
+    /// Says the command was interrupted (Ctrl-C of a foreground `up`):
+    /// waits on conditions end, so the plan finishes soon and `up` can
+    /// stop what it started.
+    pub cancel: Option<fn() -> bool>,
     /// Leases taken and given back in batches (see `addresses`).
     addresses: std::sync::Mutex<addresses::Addresses>,
 }
@@ -92,6 +96,7 @@ impl Engine {
             renew_anon_volumes: false,
             wait_timeout: None,
             restarts_follow_stops: false,
+            cancel: None,
             addresses: addresses::Addresses::new(),
         })
     }

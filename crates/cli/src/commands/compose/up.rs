@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -107,8 +107,22 @@ pub struct Args {
 
 pub(super) static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
+/// A foreground `up` is still converging: a second Ctrl-C then ends berth
+/// at once (a pull or a build may be under way; the next `up` or `down`
+/// converges what it left).
+static CONVERGING: AtomicBool = AtomicBool::new(false);
+
 extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+    let n = INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1;
+    if n > 1 && CONVERGING.load(Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// Ctrl-C was pressed (see `Engine::cancel`).
+fn interrupted() -> bool {
+    INTERRUPTS.load(Ordering::SeqCst) > 0
 }
 
 pub(super) fn catch_ctrl_c() {
@@ -218,6 +232,9 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
     // restart: true dependents are stopped and started again in one plan.
     engine.restarts_follow_stops = true;
     engine.wait_timeout = a.wait_timeout.filter(|t| *t > 0).map(Duration::from_secs);
+    if CONVERGING.load(Ordering::SeqCst) {
+        engine.cancel = Some(interrupted);
+    }
     for s in a.services.iter().chain(a.exit_code_from.iter()) {
         if !engine.project.services.contains_key(s) {
             bail!("no such service: {s}");
@@ -306,7 +323,8 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
             eprintln!("WARN[0000] {w}");
         }
     }
-    if plan.is_empty() {
+    // Interrupted while building or pulling: nothing more is started.
+    if plan.is_empty() || engine.cancel.is_some_and(|cancelled| cancelled()) {
         return Ok((engine, Vec::new()));
     }
     let p = super::progress(g, "Running")?;
@@ -335,7 +353,21 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     } else {
         super::attach::log_offsets(g)
     };
-    let (engine, errors) = converge(g, &a)?;
+    let foreground = !a.detach && !a.no_start && !a.watch;
+    if foreground {
+        // Ctrl-C while converging stops the project as it does once the
+        // logs stream (Compose's behaviour), instead of killing berth and
+        // leaving what it started running.
+        catch_ctrl_c();
+        CONVERGING.store(true, Ordering::SeqCst);
+    }
+    let converged = converge(g, &a);
+    CONVERGING.store(false, Ordering::SeqCst);
+    let (engine, errors) = converged?;
+    if foreground && interrupted() {
+        // The waits it cut short are not errors: the stop follows.
+        return super::attach::run(g, &engine, &a, started_at, &offsets);
+    }
     if !errors.is_empty() {
         return Err(super::summary(&errors));
     }
