@@ -286,3 +286,22 @@ fn events_json_reports_the_lifecycle() {
     }
     assert_eq!(seen[2]["attributes"]["exitCode"], "0");
 }
+
+#[test]
+fn wait_down_project_removes_the_project_after_the_exit() {
+    require_root!();
+    let mut env = Env::with_network();
+    let stack = format!(
+        "services:\n  job:\n    image: busybox:latest\n    command: [\"sh\", \"-c\", \"sleep 0.5; exit 4\"]\n  server:\n    image: busybox:latest\n    command: {SLEEPER}\n"
+    );
+    let dir = env.project("wd", &stack);
+    env.ok(&dir, &["up", "-d"]);
+    let (code, out, err) = run(&env, &dir, &["wait", "--down-project", "job"]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(out.contains("exited with status code 4"), "{out}");
+    assert_eq!(states(&env, &dir), vec![], "down ran: {err}");
+    let nets = env.ok(&dir, &["network", "ls"]);
+    assert!(!nets.contains("wd_default"), "{nets}");
+    let (code, _, err) = run(&env, &dir, &["wait"]);
+    assert_eq!(code, 2, "a service is required, as clap reports: {err}");
+}
