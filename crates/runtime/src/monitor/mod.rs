@@ -82,9 +82,11 @@ struct Children {
     shims: HashMap<i32, String>,
     /// daemon pid → name
     daemons: HashMap<i32, String>,
-    spare: Option<SpareShim>,
-    /// Pid of a dismissed spare not reaped yet.
-    leaving_spare: Option<i32>,
+    /// Spares ready (or getting ready) to run the next containers, oldest
+    /// first.
+    spares: std::collections::VecDeque<SpareShim>,
+    /// Pids of dismissed spares not reaped yet.
+    leaving_spares: Vec<i32>,
     /// Containers being started right now.
     starting: std::collections::HashSet<String>,
     last_busy: Option<Instant>,
@@ -94,8 +96,9 @@ struct Monitor {
     root: Root,
     exe: PathBuf,
     children: Mutex<Children>,
-    /// Keep a spare shim (`BERTH_NO_SPARE=1` turns it off, for comparisons).
-    spares: bool,
+    /// How many spare shims to keep (`BERTH_NO_SPARE=1`: none, for
+    /// comparisons).
+    spare_count: usize,
 }
 
 /// Runs the monitor of `root`; returns the exit code.
@@ -144,7 +147,7 @@ pub fn main(root: Root) -> i32 {
             last_busy: Some(Instant::now()),
             ..Default::default()
         }),
-        spares: std::env::var_os("BERTH_NO_SPARE").is_none_or(|v| v.is_empty() || v == "0"),
+        spare_count: spares::wanted(),
     });
     m.remove_stale_spare_cgroups();
     {
@@ -317,7 +320,7 @@ impl Monitor {
     fn start_one(&self, id: &str) -> Reply {
         let spare = {
             let mut ch = self.children.lock().unwrap();
-            let s = ch.spare.take();
+            let s = ch.spares.pop_front();
             if let Some(s) = &s {
                 // Registered before it is told, so that its end is never
                 // mistaken for an orphan's.
@@ -502,15 +505,7 @@ impl Monitor {
                 128 + status
             };
             let identity = ProcessIdentity::of(pid);
-            let spare_gone = {
-                let mut ch = self.children.lock().unwrap();
-                if ch.spare.as_ref().is_some_and(|s| s.pid == pid) {
-                    ch.spare = None;
-                    true
-                } else {
-                    ch.leaving_spare.take_if(|p| *p == pid).is_some()
-                }
-            };
+            let spare_gone = self.children.lock().unwrap().forget_spare(pid);
             if spare_gone {
                 // A spare that died without cleaning up leaves its cgroup.
                 crate::cgroups::Cgroup::open(

@@ -8,6 +8,32 @@ use std::time::{Duration, Instant};
 
 use super::Monitor;
 
+/// How many spares a monitor keeps. Two: starting one takes longer than a
+/// container's whole run (a v1 cgroup migration waits for an RCU grace
+/// period), so with one, back-to-back starts (`run --rm` in a loop, a
+/// compose `up`) often find the spare still getting ready and wait for it.
+/// `BERTH_NO_SPARE=1` keeps none (for comparisons).
+pub(super) fn wanted() -> usize {
+    match std::env::var_os("BERTH_NO_SPARE") {
+        Some(v) if !v.is_empty() && v != "0" => 0,
+        _ => 2,
+    }
+}
+
+impl super::Children {
+    /// Drops the spare `pid` (it died or was reaped after dismissal); true
+    /// when it was one.
+    pub(super) fn forget_spare(&mut self, pid: i32) -> bool {
+        if let Some(i) = self.spares.iter().position(|s| s.pid == pid) {
+            self.spares.remove(i);
+            return true;
+        }
+        let before = self.leaving_spares.len();
+        self.leaving_spares.retain(|p| *p != pid);
+        self.leaving_spares.len() != before
+    }
+}
+
 /// A shim started ahead of need (see `shim::spare`).
 pub(super) struct SpareShim {
     pub(super) pid: i32,
@@ -17,22 +43,24 @@ pub(super) struct SpareShim {
 }
 
 impl Monitor {
-    /// Starts a spare shim when there is none.
+    /// Starts spare shims until there are as many as wanted.
     pub(super) fn refill(&self) {
-        if !self.spares {
-            return;
+        while self.children.lock().unwrap().spares.len() < self.spare_count {
+            if !self.add_spare() {
+                return;
+            }
         }
+    }
+
+    fn add_spare(&self) -> bool {
         let mut ch = self.children.lock().unwrap();
-        if ch.spare.is_some() {
-            return;
-        }
         let pipes = (|| {
             let ready = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
             let order = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
             Some((ready, order))
         })();
         let Some(((ready_r, ready_w), (order_r, order_w))) = pipes else {
-            return;
+            return false;
         };
         let mut cmd = self.command(&["__internal", "shim", "--ready-fd", "3", "--order-fd", "4"]);
         let (rw, or) = (ready_w.as_raw_fd(), order_r.as_raw_fd());
@@ -46,26 +74,31 @@ impl Monitor {
                 Ok(())
             });
         }
-        if let Ok(child) = cmd.spawn() {
-            ch.spare = Some(SpareShim {
-                pid: child.id() as i32,
-                order: order_w.into(),
-                ready: ready_r.into(),
-            });
+        match cmd.spawn() {
+            Ok(child) => {
+                ch.spares.push_back(SpareShim {
+                    pid: child.id() as i32,
+                    order: order_w.into(),
+                    ready: ready_r.into(),
+                });
+                true
+            }
+            Err(_) => false,
         }
     }
 
-    /// Dismisses the spare (it cleans up and exits) and waits until it is
-    /// reaped, so that its cgroup is gone when the monitor is.
+    /// Dismisses the spares (each cleans up and exits: closing its order
+    /// pipe tells it) and waits until they are reaped, so that their cgroups
+    /// are gone when the monitor is.
     pub(super) fn dismiss_spare(&self) {
         {
             let mut ch = self.children.lock().unwrap();
-            if let Some(s) = ch.spare.take() {
-                ch.leaving_spare = Some(s.pid);
-            }
+            let pids: Vec<i32> = ch.spares.drain(..).map(|s| s.pid).collect();
+            ch.leaving_spares.extend(pids);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && self.children.lock().unwrap().leaving_spare.is_some() {
+        while Instant::now() < deadline && !self.children.lock().unwrap().leaving_spares.is_empty()
+        {
             std::thread::sleep(Duration::from_millis(2));
         }
     }

@@ -231,7 +231,12 @@ impl Shim {
             }
         };
         let cg2 = cg.clone();
+        let mut mnt_ns = None;
         let mut wire = |pid: i32| -> std::result::Result<(), String> {
+            // Taken while the process waits for us (it was born in its
+            // mount namespace): a short-lived one may be gone by the time
+            // `release` returns.
+            mnt_ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
             cg2.apply(&config.resources)
                 .map_err(|e| format!("resource limits: {e}"))?;
             if let NetworkMode::Bridge(atts) = &config.network
@@ -249,8 +254,7 @@ impl Shim {
             }
         };
         self.pid = Some(spawned.pid);
-        // Fails only when the process is already gone: nothing to hold.
-        self.mnt_ns = std::fs::File::open(format!("/proc/{}/ns/mnt", spawned.pid)).ok();
+        self.mnt_ns = mnt_ns;
         self.pty = spawned.pty;
         self.started = Instant::now();
         self.state.status = Status::Running;
