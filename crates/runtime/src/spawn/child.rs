@@ -72,6 +72,9 @@ pub(crate) fn reset_signals() {
 }
 
 fn setup(r: Received, channel: &OwnedFd) -> ChildResult<Never> {
+    // Our cgroups as the host names them, for the container's view of
+    // them (inside the namespace they all read "/").
+    let host_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     // Only now: the shim has placed us in the container's cgroup, which
     // becomes the root of our cgroup namespace.
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| format!("cgroup namespace: {e}"))?;
@@ -101,7 +104,7 @@ fn setup(r: Received, channel: &OwnedFd) -> ChildResult<Never> {
     let dir = ContainerDir {
         path: r.plan.dir.clone(),
     };
-    rootfs::build(c, &dir, &r.plan.volumes, &r.plan.empty)?;
+    rootfs::build(c, &dir, &r.plan.volumes, &r.plan.empty, &host_cgroups)?;
     super::sysctls::write(&c.sysctls)?;
     rootfs::harden(c)?;
     super::rlimits::apply(&c.ulimits)?;

@@ -9,6 +9,7 @@
 //!    exec'd — or with the child's own error message.
 
 pub(crate) mod capabilities;
+mod cgroupfs;
 pub(crate) mod channel;
 pub(crate) mod child;
 mod devnodes;

@@ -17,11 +17,14 @@ use crate::records::ContainerDir;
 
 pub type ChildResult<T = ()> = Result<T, String>;
 
-fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: impl FnOnce() -> String) -> ChildResult<T> {
+pub(super) fn ctx<T, E: std::fmt::Display>(
+    r: Result<T, E>,
+    what: impl FnOnce() -> String,
+) -> ChildResult<T> {
     r.map_err(|e| format!("{}: {e}", what()))
 }
 
-fn mnt(
+pub(super) fn mnt(
     src: &str,
     target: &Path,
     fstype: Option<&str>,
@@ -65,6 +68,7 @@ pub fn build(
     dir: &ContainerDir,
     volumes: &Path,
     empty: &Path,
+    host_cgroups: &str,
 ) -> ChildResult {
     // Nothing we mount may propagate back to the host.
     mnt(
@@ -88,7 +92,8 @@ pub fn build(
         MsFlags::MS_RDONLY
     };
     mnt("sysfs", &sys, Some("sysfs"), nosuid | ro, None)?;
-    cgroups(&root, ro)?;
+    let target = ensure_dir(&root, "/sys/fs/cgroup")?;
+    super::cgroupfs::mount_view(&target, ro, host_cgroups)?;
     user_mounts(config, &root, volumes)?;
     name_files(config, dir, &root)?;
     let cwd = if config.process.cwd.is_empty() {
@@ -275,83 +280,6 @@ fn dev(config: &ContainerConfig, root: &Path) -> ChildResult {
     let mq = d.join("mqueue");
     ctx(fs::create_dir(&mq), || "mkdir /dev/mqueue".to_string())?;
     mnt("mqueue", &mq, Some("mqueue"), nosuid, None)
-}
-
-/// The container's view of its cgroups, read-only: cgroup2 on a v2 host, the
-/// v1 controllers on a tmpfs otherwise (the child is already in its own
-/// cgroup namespace, so it sees its own cgroup as the root).
-fn cgroups(root: &Path, read_only: MsFlags) -> ChildResult {
-    let target = ensure_dir(root, "/sys/fs/cgroup")?;
-    let ro = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | read_only;
-    let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let v1: Vec<(String, String)> = mounts
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            (f.len() > 3 && f[2] == "cgroup").then(|| (f[1].to_owned(), f[3].to_owned()))
-        })
-        .collect();
-    if v1.is_empty() {
-        return mnt("cgroup2", &target, Some("cgroup2"), ro, None);
-    }
-    mnt(
-        "tmpfs",
-        &target,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=755"),
-    )?;
-    for (host_path, opts) in v1 {
-        let name = Path::new(&host_path)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.is_empty() {
-            continue;
-        }
-        let sub = target.join(&name);
-        ctx(fs::create_dir_all(&sub), || {
-            format!("mkdir /sys/fs/cgroup/{name}")
-        })?;
-        // Keep the controllers (and `name=`), drop generic mount flags.
-        let flags = [
-            "rw",
-            "ro",
-            "relatime",
-            "noatime",
-            "nodiratime",
-            "strictatime",
-            "nosuid",
-            "nodev",
-            "noexec",
-            "seclabel",
-        ];
-        let opts: Vec<&str> = opts.split(',').filter(|o| !flags.contains(o)).collect();
-        // An existing hierarchy cannot be mounted again with other flags:
-        // mount it as it is, then make this mount read-only.
-        mnt(
-            "cgroup",
-            &sub,
-            Some("cgroup"),
-            MsFlags::empty(),
-            Some(&opts.join(",")),
-        )?;
-        mnt(
-            "none",
-            &sub,
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | ro,
-            None,
-        )?;
-    }
-    // The tmpfs itself read-only too, as Docker leaves it.
-    mnt(
-        "none",
-        &target,
-        None,
-        MsFlags::MS_REMOUNT | ro,
-        Some("mode=755"),
-    )
 }
 
 fn user_mounts(config: &ContainerConfig, root: &Path, volumes: &Path) -> ChildResult {
