@@ -161,6 +161,7 @@ impl Records {
             config.id = berth_store::new_id();
         }
         self.claim_name(&config.name, &config.id)?;
+        berth_store::spread_subdirs(&self.dir);
         let d = self.dir(&config.id);
         let made = (|| -> Result<()> {
             for p in [d.upper(), d.work(), d.rootfs()] {

@@ -22,7 +22,9 @@ mod process;
 mod root;
 
 pub use error::{Result, StoreError};
-pub use fsutil::{atomic_write, atomic_write_durable, read_json, read_json_opt, write_json};
+pub use fsutil::{
+    atomic_write, atomic_write_durable, read_json, read_json_opt, spread_subdirs, write_json,
+};
 pub use id::{new_id, short_id};
 pub use lock::FileLock;
 pub use process::{ProcessIdentity, ProcessStatus};
