@@ -91,6 +91,32 @@ pub fn read_json_opt<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     }
 }
 
+/// Asks the filesystem to spread the directories created in `dir` over its
+/// allocation groups, as it does for top-level directories (ext4's
+/// `chattr +T`; elsewhere a no-op). Why: ext4 does not reuse an inode freed
+/// in the last minutes, and skips over each such one when it allocates in
+/// the same group. Every container creates and removes dozens of files, so
+/// with all container directories in one group (a busy /tmp, or
+/// /var/lib/berth after many runs) each file creation walked thousands of
+/// recently freed inodes — a start took twice as long.
+pub fn spread_subdirs(dir: &Path) {
+    const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+    const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+    const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+    let Ok(f) = std::fs::File::open(dir) else {
+        return;
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    let mut flags: libc::c_int = 0;
+    // SAFETY: the ioctls read or write one int through a valid pointer.
+    unsafe {
+        if libc::ioctl(fd, FS_IOC_GETFLAGS, &mut flags) == 0 && flags & FS_TOPDIR_FL == 0 {
+            flags |= FS_TOPDIR_FL;
+            libc::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,31 +169,5 @@ mod tests {
             unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&f), 0x8008_6601, &mut flags) };
         assert_eq!(r, 0);
         assert_ne!(flags & 0x0002_0000, 0, "FS_TOPDIR_FL not set: {flags:#x}");
-    }
-}
-
-/// Asks the filesystem to spread the directories created in `dir` over its
-/// allocation groups, as it does for top-level directories (ext4's
-/// `chattr +T`; elsewhere a no-op). Why: ext4 does not reuse an inode freed
-/// in the last minutes, and skips over each such one when it allocates in
-/// the same group. Every container creates and removes dozens of files, so
-/// with all container directories in one group (a busy /tmp, or
-/// /var/lib/berth after many runs) each file creation walked thousands of
-/// recently freed inodes — a start took twice as long.
-pub fn spread_subdirs(dir: &Path) {
-    const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
-    const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
-    const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
-    let Ok(f) = std::fs::File::open(dir) else {
-        return;
-    };
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
-    let mut flags: libc::c_int = 0;
-    // SAFETY: the ioctls read or write one int through a valid pointer.
-    unsafe {
-        if libc::ioctl(fd, FS_IOC_GETFLAGS, &mut flags) == 0 && flags & FS_TOPDIR_FL == 0 {
-            flags |= FS_TOPDIR_FL;
-            libc::ioctl(fd, FS_IOC_SETFLAGS, &flags);
-        }
     }
 }
