@@ -124,9 +124,24 @@ pub fn attach(pid: i32, attachments: &[Attachment]) -> Result<(), AttachError> {
 /// Removes the host ends of a container's veth pairs (when its network
 /// namespace still exists, deleting one end removes both). Missing links are
 /// not an error.
+///
+/// Called once the container's processes are gone. Then the kernel is
+/// already destroying its network namespace, and the veth pairs with it —
+/// the namespaces of every container stopped together in one batch. Deleting
+/// each pair here instead takes the global rtnl lock and waits for an RCU
+/// barrier per link (~4 ms each, one container after the other: most of a
+/// `down`). So the kernel gets a moment first; what is left is deleted.
 pub fn detach(attachments: &[Attachment]) -> Result<(), AttachError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(250);
+    let left = || attachments.iter().filter(|a| index(&a.host_ifname).is_ok());
+    while left().next().is_some() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    if left().next().is_none() {
+        return Ok(());
+    }
     let mut host = nl(Netlink::open(), || "open netlink".into())?;
-    for a in attachments {
+    for a in left() {
         match host.delete_link(&a.host_ifname) {
             Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
                 return Err(AttachError::Netlink {

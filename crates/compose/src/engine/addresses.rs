@@ -182,12 +182,19 @@ impl Engine {
         let done: Vec<String> = net
             .endpoints()
             .into_iter()
-            .filter(|id| match self.runtime.inspect(id) {
-                Ok(c) => {
-                    c.config.labels.get(super::labels::PROJECT) == Some(&self.project.name)
-                        && !c.state.status.is_active()
+            .filter(|id| {
+                // Gone first: looking up a removed id scans every record.
+                if !self.runtime.records().dir(id).config().exists() {
+                    return true;
                 }
-                Err(_) => !self.runtime.records().dir(id).config().exists(),
+                match self.runtime.inspect(id) {
+                    Ok(c) => {
+                        c.config.labels.get(super::labels::PROJECT) == Some(&self.project.name)
+                            && !c.state.status.is_active()
+                    }
+                    // Removed while we looked (its record moved to the trash).
+                    Err(_) => !self.runtime.records().dir(id).config().exists(),
+                }
             })
             .collect();
         if done.is_empty() {
