@@ -12,18 +12,25 @@ use berth_spec::{Project, Service};
 
 use crate::desired::volume_name;
 
-/// Docker's rule: an overridden entrypoint drops the image's Cmd unless the
-/// service gives a command too; `entrypoint: []` resets it.
+/// Docker's rule (its daemon merges the service's settings over the
+/// image's): a new, non-empty entrypoint drops the image's Cmd unless the
+/// service gives a command too. An empty one (`entrypoint: []` or `""`)
+/// drops the image's entrypoint only, and an empty command counts as none:
+/// the image's Cmd runs then (checked against Compose v2 on Docker).
 pub fn argv(
     image: &ImageConfig,
     entrypoint: Option<&Vec<String>>,
     command: Option<&Vec<String>>,
 ) -> Vec<String> {
     let (ep, cmd) = match entrypoint {
-        Some(e) => (e.clone(), command.cloned().unwrap_or_default()),
-        None => (
-            image.entrypoint.clone().unwrap_or_default(),
+        Some(e) if !e.is_empty() => (e.clone(), command.cloned().unwrap_or_default()),
+        _ => (
+            match entrypoint {
+                Some(_) => Vec::new(),
+                None => image.entrypoint.clone().unwrap_or_default(),
+            },
             command
+                .filter(|c| !c.is_empty())
                 .cloned()
                 .or_else(|| image.cmd.clone())
                 .unwrap_or_default(),
@@ -330,8 +337,18 @@ mod tests {
         );
         assert_eq!(
             argv(&img, None, Some(&vec![])),
-            s(&["/entry"]),
-            "explicitly empty command"
+            s(&["/entry", "serve"]),
+            "an empty command is none: the image's Cmd"
+        );
+        assert_eq!(
+            argv(&img, Some(&vec![]), None),
+            s(&["serve"]),
+            "entrypoint reset alone runs the image's Cmd"
+        );
+        assert_eq!(
+            argv(&img, Some(&s(&["sh"])), Some(&vec![])),
+            s(&["sh"]),
+            "a new entrypoint with an empty command"
         );
     }
 
