@@ -57,6 +57,13 @@ impl Root {
 
     /// Creates `dir` (and parents) if missing.
     pub fn ensure_dir(dir: &Path) -> Result<()> {
+        // Looked up first: `mkdir` of an existing directory still takes its
+        // parent's lock for writing, and dozens of threads doing so at once
+        // (a `down` moving every record to the trash) queue behind each
+        // other and behind every rename there.
+        if dir.is_dir() {
+            return Ok(());
+        }
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))
     }
 }
