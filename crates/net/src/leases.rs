@@ -29,35 +29,8 @@ impl Networks {
         ipv4: Option<Ipv4Addr>,
         ipv6: Option<Ipv6Addr>,
     ) -> Result<Lease, NetError> {
-        let _l = self.lock()?;
-        let mut n = self
-            .get(network)?
-            .ok_or_else(|| NetError::NotFound(network.to_owned()))?;
-        let v4 = match n.leases.get(container_id) {
-            Some(ip) => *ip,
-            None => pick_v4(&n, ipv4)?,
-        };
-        let v6 = match &n.ipv6 {
-            None if ipv6.is_some() => {
-                return Err(err(
-                    network,
-                    "ipv6_address is set, but the network has no IPv6 (enable_ipv6)",
-                ));
-            }
-            None => None,
-            Some(s) => Some(match s.leases.get(container_id) {
-                Some(ip) => *ip,
-                None => pick_v6(&n, ipv6)?,
-            }),
-        };
-        let mut changed = n.leases.insert(container_id.to_owned(), v4) != Some(v4);
-        if let (Some(s), Some(ip)) = (&mut n.ipv6, v6) {
-            changed |= s.leases.insert(container_id.to_owned(), ip) != Some(ip);
-        }
-        if changed {
-            self.save(&n)?;
-        }
-        Ok(Lease { ipv4: v4, ipv6: v6 })
+        let mut one = self.lease_many(network, &[(container_id.to_owned(), ipv4, ipv6)])?;
+        Ok(one.remove(0))
     }
 
     /// [`Networks::lease`] for IPv4 alone.
@@ -72,17 +45,7 @@ impl Networks {
 
     /// Releases a container's leases (no error if it had none).
     pub fn release(&self, network: &str, container_id: &str) -> Result<(), NetError> {
-        let _l = self.lock()?;
-        if let Some(mut n) = self.get(network)? {
-            let mut changed = n.leases.remove(container_id).is_some();
-            if let Some(s) = &mut n.ipv6 {
-                changed |= s.leases.remove(container_id).is_some();
-            }
-            if changed {
-                self.save(&n)?;
-            }
-        }
-        Ok(())
+        self.release_many(network, &[container_id.to_owned()])
     }
 
     /// [`Networks::lease`] for many containers at once, with one durable

@@ -139,22 +139,49 @@ pub struct Netlink {
     seq: u32,
 }
 
+/// A netlink socket of `protocol` (NETLINK_ROUTE, NETLINK_NETFILTER, …).
+pub(crate) fn socket(protocol: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket creation.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends `buf` (whole netlink messages) to the kernel on `fd`.
+pub(crate) fn send_to_kernel(fd: &OwnedFd, buf: &[u8]) -> io::Result<()> {
+    // SAFETY: an all-zero sockaddr_nl is valid (address 0: the kernel).
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as u16;
+    // SAFETY: our buffer and address, for the duration of the call.
+    let r = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            0,
+            (&addr as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Netlink {
     pub fn open() -> io::Result<Netlink> {
-        // SAFETY: plain socket creation.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a new descriptor we own.
         Ok(Netlink {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: socket(libc::NETLINK_ROUTE)?,
             seq: 1,
         })
     }
@@ -170,22 +197,7 @@ impl Netlink {
         msg.extend_from_slice(&self.seq.to_ne_bytes());
         msg.extend_from_slice(&0u32.to_ne_bytes());
         msg.extend_from_slice(body);
-        // SAFETY: sending our own buffer on our socket (kernel address 0).
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as u16;
-        let r = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        send_to_kernel(&self.fd, &msg)?;
         let mut buf = [0u8; 8192];
         loop {
             // SAFETY: receiving into our buffer.

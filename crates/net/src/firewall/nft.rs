@@ -23,10 +23,10 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::rules::Family;
-use crate::netlink::{Attrs, nl_align};
+use crate::netlink::{Attrs, nl_align, send_to_kernel, socket};
 
 const NETLINK_NETFILTER: i32 = 12;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -84,20 +84,10 @@ struct Socket {
 
 impl Socket {
     fn open() -> io::Result<Socket> {
-        // SAFETY: plain socket creation.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                NETLINK_NETFILTER,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a new descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Socket { fd, seq: 0 })
+        Ok(Socket {
+            fd: socket(NETLINK_NETFILTER)?,
+            seq: 0,
+        })
     }
 
     /// One message: netlink header, `struct nfgenmsg`, attributes.
@@ -136,23 +126,7 @@ impl Socket {
     }
 
     fn send(&self, buf: &[u8]) -> io::Result<()> {
-        // SAFETY: sending our buffer to the kernel (address 0).
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as u16;
-        let r = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                buf.as_ptr().cast(),
-                buf.len(),
-                0,
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        send_to_kernel(&self.fd, buf)
     }
 
     /// Reads replies until the ACK of `last`; the first error wins. With
