@@ -10,6 +10,7 @@
 //!   directory is the container's — for the container and for `exec`.
 
 mod common;
+mod runtime_common;
 
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -17,6 +18,7 @@ use std::process::{Command, Stdio};
 
 use berth_testkit::require_root;
 use common::{Env, wait_for};
+use runtime_common::run_d;
 
 /// Opens `/proc/<pid>/exe` the way an attacker in the container would, and
 /// checks it cannot be written and lives on a read-only mount.
@@ -53,19 +55,9 @@ fn the_berth_binary_is_never_writable_from_a_container() {
     let root = env.root.path();
     // The container's init is a clone of the shim: berth code, running
     // berth's binary, visible to the container as its pid 1.
-    env.ok(
-        root,
-        &[
-            "container",
-            "run",
-            "-d",
-            "--init",
-            "--name",
-            "esc",
-            "busybox:latest",
-            "sleep",
-            "1000",
-        ],
+    run_d(
+        &env,
+        &["--init", "--name", "esc", "busybox:latest", "sleep", "1000"],
     );
     let init = env.inspect("esc")["State"]["Pid"].as_i64().unwrap() as i32;
     assert_exe_sealed(init, "the container's init");
@@ -151,18 +143,9 @@ fn no_host_descriptor_reaches_a_container_or_an_exec() {
     ]);
     assert!(out.contains("fds=0 1 2 \n"), "the container's pid 1: {out}");
     assert!(out.contains("cwd=/tmp\n"), "{out}");
-    env.ok(
-        root,
-        &[
-            "container",
-            "run",
-            "-d",
-            "--name",
-            "target",
-            "busybox:latest",
-            "sleep",
-            "1000",
-        ],
+    run_d(
+        &env,
+        &["--name", "target", "busybox:latest", "sleep", "1000"],
     );
     let out = leaky(&["container", "exec", "target", "sh", "-c", FDS]);
     assert!(out.contains("fds=0 1 2 \n"), "an exec'd process: {out}");
@@ -170,12 +153,9 @@ fn no_host_descriptor_reaches_a_container_or_an_exec() {
     let out = leaky(&["container", "exec", "-w", "/etc", "target", "sh", "-c", FDS]);
     assert!(out.contains("cwd=/etc\n"), "{out}");
     // A healthcheck probe runs like an exec.
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "checked",
             "--health-cmd",

@@ -6,6 +6,8 @@
 mod common;
 mod runtime_common;
 
+use runtime_common::run_d;
+
 use std::time::{Duration, Instant};
 
 use berth_testkit::require_root;
@@ -28,12 +30,9 @@ fn health_moves_between_starting_healthy_and_unhealthy() {
     let env = Env::new();
     let before = env.snapshot();
     let root = env.root.path();
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "h",
             "--health-cmd",
@@ -81,12 +80,9 @@ fn failures_in_the_start_period_do_not_count() {
     let before = env.snapshot();
     let root = env.root.path();
     let started = Instant::now();
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "slow",
             "--health-cmd",
@@ -130,12 +126,9 @@ fn a_probe_past_its_timeout_is_killed_and_fails() {
     let env = Env::new();
     let before = env.snapshot();
     let root = env.root.path();
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "stuck",
             "--health-cmd",
@@ -258,12 +251,9 @@ fn the_images_healthcheck_is_used_and_can_be_replaced() {
             "Retries": 1
         });
     });
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "img",
             "checked:1",
@@ -278,12 +268,9 @@ fn the_images_healthcheck_is_used_and_can_be_replaced() {
     let last = health(&env, "img")["Log"][0].clone();
     assert_eq!(last["Output"], "from-image\n", "{last}");
     // The run's own check replaces the image's (and fails here).
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "own",
             "--health-cmd",
@@ -303,12 +290,9 @@ fn the_images_healthcheck_is_used_and_can_be_replaced() {
     });
     assert_eq!(health(&env, "own")["Log"][0]["Output"], "own\n");
     // And --no-healthcheck turns the image's off.
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "off",
             "--no-healthcheck",

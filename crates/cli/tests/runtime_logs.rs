@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use berth_testkit::require_root;
 use common::{Env, wait_for};
-use runtime_common::container_dir as dir;
+use runtime_common::{container_dir as dir, run_d};
 
 fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -26,12 +26,9 @@ fn output_is_json_lines_with_stream_and_time() {
     let env = Env::new();
     let before = env.snapshot();
     let root = env.root.path();
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "talk",
             "busybox:latest",
@@ -87,12 +84,9 @@ fn logs_rotate_by_size() {
     let env = Env::new();
     let before = env.snapshot();
     let root = env.root.path();
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "chatty",
             "--log-opt",
@@ -149,12 +143,9 @@ fn the_none_driver_keeps_nothing() {
     let env = Env::new();
     let before = env.snapshot();
     let root = env.root.path();
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "quiet",
             "--log-driver",
@@ -189,12 +180,9 @@ fn a_tty_merges_the_streams_and_stdin_open_keeps_stdin() {
     let env = Env::new();
     let before = env.snapshot();
     let root = env.root.path();
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "-t",
             "--name",
             "tty",

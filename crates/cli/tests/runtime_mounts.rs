@@ -61,12 +61,9 @@ fn anonymous_volumes_belong_to_their_container() {
     let env = Env::new();
     let before = env.snapshot();
     let root = env.root.path();
-    env.ok(
-        root,
+    run_d(
+        &env,
         &[
-            "container",
-            "run",
-            "-d",
             "--name",
             "anon",
             "-v",
