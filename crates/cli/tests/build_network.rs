@@ -15,7 +15,8 @@ use std::path::Path;
 
 use berth_testkit::netns::NetnsProcess;
 use berth_testkit::{require_root, unique_name};
-use build_common::{BackgroundBuild, Server, Upstream, build_containers, network, value};
+use build_common::{BackgroundBuild, Server, build_containers, network, value};
+use common::upstream::Upstream;
 use common::{Env, wait_for};
 
 const UPLINK: &str = "bnup0";
@@ -88,7 +89,7 @@ fn run_steps_have_their_own_namespace_on_the_build_network() {
     );
     // The host resolves through a stub on its loopback, as with
     // systemd-resolved: RUN reaches it only through berth's DNS.
-    let upstream = Upstream::start(&env, "outside.example", "203.0.113.9".parse().unwrap());
+    let upstream = Upstream::start(&env, "outside.example", "203.0.113.9".parse().unwrap(), "");
     let before = env.snapshot();
 
     let dir = env.root.path().join("projects").join(unique_name("bn"));

@@ -6,13 +6,11 @@
 
 mod common;
 
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
 
 use berth_testkit::require_root;
 use common::Env;
+use common::upstream::Upstream;
 
 /// What a project could leave behind in the fake host: links, addresses,
 /// routes, iptables and ip6tables rules, mounts, cgroups, and berth's
@@ -27,81 +25,6 @@ fn leftovers(env: &Env, before: &berth_testkit::host::Snapshot) -> Vec<String> {
         }
     }
     d
-}
-
-/// A fake upstream DNS server on the fake host's 127.0.0.53 (a stub
-/// resolver's address, reachable from the host only): `outside.example`
-/// is 203.0.113.9, everything else NXDOMAIN. Stopped on drop.
-struct Upstream {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    /// resolv.conf naming it, for BERTH_HOST_RESOLV_CONF.
-    conf: PathBuf,
-}
-
-impl Upstream {
-    fn start(env: &Env) -> Upstream {
-        let sock = env
-            .netns
-            .as_ref()
-            .unwrap()
-            .run(|| UdpSocket::bind("127.0.0.53:53").unwrap());
-        sock.set_read_timeout(Some(std::time::Duration::from_millis(50)))
-            .unwrap();
-        let conf = env.root.path().join("host-resolv.conf");
-        std::fs::write(&conf, "nameserver 127.0.0.53\nsearch corp.example\n").unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 1500];
-            while !s.load(Ordering::Relaxed) {
-                let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                    continue;
-                };
-                if let Some(r) = answer(&buf[..n]) {
-                    let _ = sock.send_to(&r, from);
-                }
-            }
-        });
-        Upstream {
-            stop,
-            thread: Some(thread),
-            conf,
-        }
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// The fake upstream's reply to one query (written here, independent of
-/// berth's DNS code).
-fn answer(q: &[u8]) -> Option<Vec<u8>> {
-    let mut i = 12;
-    let mut labels = Vec::new();
-    while *q.get(i)? != 0 {
-        let len = q[i] as usize;
-        labels.push(String::from_utf8_lossy(q.get(i + 1..i + 1 + len)?).to_lowercase());
-        i += 1 + len;
-    }
-    let qtype = u16::from_be_bytes([*q.get(i + 1)?, *q.get(i + 2)?]);
-    let end = i + 5;
-    let mut r = q.get(..end)?.to_vec();
-    let hit = labels.join(".") == "outside.example";
-    r[2] = 0x81 | (q[2] & 0x01);
-    r[3] = if hit { 0x80 } else { 0x83 };
-    r[6..12].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
-    if hit && qtype == 1 {
-        r[7] = 1;
-        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 9]);
-    }
-    Some(r)
 }
 
 fn berth_with(
@@ -172,7 +95,12 @@ fn services_reach_each_other_by_name_and_nothing_across_networks() {
     let mut env = Env::with_network();
     let out = env.sh("iptables -P FORWARD DROP && ip6tables -P FORWARD DROP");
     assert!(out.status.success());
-    let upstream = Upstream::start(&env);
+    let upstream = Upstream::start(
+        &env,
+        "outside.example",
+        "203.0.113.9".parse().unwrap(),
+        "search corp.example\n",
+    );
     let before = env.snapshot();
     let dir = env.project("nm", NAMES);
     let vars = [("BERTH_HOST_RESOLV_CONF", upstream.conf.as_path())];
@@ -286,7 +214,12 @@ networks:
 fn ipv6_networks_answer_aaaa_and_containers_get_what_the_file_says() {
     require_root!();
     let mut env = Env::with_network();
-    let upstream = Upstream::start(&env);
+    let upstream = Upstream::start(
+        &env,
+        "outside.example",
+        "203.0.113.9".parse().unwrap(),
+        "search corp.example\n",
+    );
     let before = env.snapshot();
     let dir = env.project("v6", DUAL);
     let vars = [("BERTH_HOST_RESOLV_CONF", upstream.conf.as_path())];

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Once;
 
+pub mod upstream;
+
 pub const IMAGE: &str = "busybox:latest";
 
 static SUBREAPER: Once = Once::new();
