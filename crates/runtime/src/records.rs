@@ -1,9 +1,9 @@
 //! Container records on disk: one directory per container under
 //! `<root>/containers/<id>/`, and a name index (`<root>/containers/by-name/`)
-//! whose entries are created with `O_EXCL`, so two commands can never give
-//! the same name to two containers.
+//! whose entries are hard-linked into place (failing if one exists), so two
+//! commands can never give the same name to two containers.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -120,30 +120,78 @@ impl Records {
         self.dir.join("by-name").join(name)
     }
 
-    /// Reserves `name` for `id`.
-    fn claim_name(&self, name: &str, id: &str) -> Result<()> {
+    /// Reserves `name` for `id`. The entry appears whole (a file written
+    /// aside, then hard-linked into place: never empty) and locked; the
+    /// returned file holds that lock until the caller has written the record,
+    /// so an entry whose owner has no record is either still being created
+    /// (locked) or left by a creator that died or failed (unlocked: taken).
+    fn claim_name(&self, name: &str, id: &str) -> Result<File> {
         if !valid_name(name) {
             return Err(RuntimeError::InvalidName(name.to_owned()));
         }
         let entry = self.name_entry(name);
-        Root::ensure_dir(entry.parent().unwrap())?;
-        match OpenOptions::new().write(true).create_new(true).open(&entry) {
-            Ok(mut f) => f
+        let index = entry.parent().unwrap();
+        Root::ensure_dir(index)?;
+        // Names start with a letter or digit, so this never is one.
+        let tmp = index.join(format!(".claim-{id}-{}", std::process::id()));
+        let io = |p: &Path, e: std::io::Error| RuntimeError::io(p, e);
+        for _ in 0..100 {
+            let mut file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+            let linked = file
                 .write_all(id.as_bytes())
-                .map_err(|e| RuntimeError::io(&entry, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let owner = fs::read_to_string(&entry).unwrap_or_default();
-                // An entry left by a crash between claiming and writing the record.
-                if !owner.is_empty() && !self.dir(&owner).config().exists() {
-                    fs::remove_file(&entry).map_err(|e| RuntimeError::io(&entry, e))?;
-                    return self.claim_name(name, id);
-                }
-                Err(RuntimeError::NameInUse {
+                .and_then(|()| file.lock())
+                .and_then(|()| fs::hard_link(&tmp, &entry));
+            let _ = fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => return Ok(file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(&entry, e)),
+            }
+            if let Some(owner) = self.live_owner(&entry)? {
+                return Err(RuntimeError::NameInUse {
                     name: name.to_owned(),
                     id: owner,
-                })
+                });
             }
-            Err(e) => Err(RuntimeError::io(&entry, e)),
+        }
+        Err(RuntimeError::Other(format!(
+            "{}: could not be claimed (changing under us)",
+            entry.display()
+        )))
+    }
+
+    /// The owner of an existing name entry, or `None` after removing the
+    /// entry because nobody owns it any more (or it vanished meanwhile).
+    fn live_owner(&self, entry: &Path) -> Result<Option<String>> {
+        use std::os::unix::fs::MetadataExt;
+        let io = |e: std::io::Error| RuntimeError::io(entry, e);
+        let mut file = match File::open(entry) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let mut owner = String::new();
+        std::io::Read::read_to_string(&mut file, &mut owner).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            // Its creator is at work: the name is taken.
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(Some(owner)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        // Locked by us: still the entry at that path (not one that
+        // replaced it since we opened it)?
+        let same = fs::metadata(entry)
+            .is_ok_and(|m| m.ino() == file.metadata().map(|f| f.ino()).unwrap_or(0));
+        if !same {
+            return Ok(None);
+        }
+        if !owner.is_empty() && self.dir(&owner).config().exists() {
+            return Ok(Some(owner));
+        }
+        // Left by a create that died or failed before its record was whole.
+        match fs::remove_file(entry) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(None),
         }
     }
 
@@ -160,7 +208,8 @@ impl Records {
         if config.id.is_empty() {
             config.id = berth_store::new_id();
         }
-        self.claim_name(&config.name, &config.id)?;
+        // Locked until the record is written (dropped at the end).
+        let _claim = self.claim_name(&config.name, &config.id)?;
         berth_store::spread_subdirs(&self.dir);
         let d = self.dir(&config.id);
         let made = (|| -> Result<()> {
@@ -234,7 +283,7 @@ impl Records {
         if config.name == new_name {
             return Ok(());
         }
-        self.claim_name(new_name, id)?;
+        let _claim = self.claim_name(new_name, id)?;
         let old = std::mem::replace(&mut config.name, new_name.to_owned());
         if let Err(e) = berth_store::write_json(&d.config(), &config) {
             self.release_name(new_name, id);
@@ -386,6 +435,35 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["state.json"]);
+    }
+
+    #[test]
+    fn a_name_left_by_a_dead_creator_is_taken_and_one_in_creation_is_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = Records::new(&Root::new(tmp.path()));
+        let index = tmp.path().join("containers/by-name");
+        fs::create_dir_all(&index).unwrap();
+        // Killed between claiming and writing the record, by this version
+        // (an id without a record) or an older one (an empty entry).
+        fs::write(index.join("web"), "f".repeat(64)).unwrap();
+        fs::write(index.join("db"), "").unwrap();
+        let web = r.create(cfg("web")).unwrap();
+        r.create(cfg("db")).unwrap();
+        assert_eq!(r.resolve("web").unwrap().as_deref(), Some(web.id.as_str()));
+        // A creator still at work holds the entry locked: refused, with its id.
+        fs::write(index.join("cache"), "e".repeat(64)).unwrap();
+        let creator = File::open(index.join("cache")).unwrap();
+        creator.lock().unwrap();
+        let err = r.create(cfg("cache")).unwrap_err().to_string();
+        assert!(err.contains(&"e".repeat(64)), "{err}");
+        drop(creator);
+        r.create(cfg("cache")).unwrap();
+        let left: Vec<_> = fs::read_dir(&index)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "claim files left");
     }
 
     #[test]
