@@ -212,3 +212,60 @@ fn sigkill_during_up_or_down_then_again_converges_without_leaks() {
         );
     }
 }
+
+/// `down` killed after it signalled a container that takes its time to
+/// exit: the stop has nobody left to finish it. `up` must finish it and start
+/// the container again, not keep a container that is about to exit.
+#[test]
+fn up_finishes_a_stop_cut_short_and_starts_the_container_again() {
+    require_root!();
+    let mut env = Env::new();
+    let dir = env.project(
+        "crstop",
+        r#"
+services:
+  slow:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'sleep 1; exit 0' TERM; sleep 3600 & wait"]
+"#,
+    );
+    env.ok(&dir, &["up", "-d"]);
+    let containers = env.root.path().join("containers");
+    let id = std::fs::read_dir(&containers)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.len() == 64)
+        .unwrap();
+    let marker = containers.join(&id).join("stopped-by-user");
+    let mut down = env
+        .command(&dir, &["down"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !marker.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Signalled (the marker is written just before the signal): cut short.
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = down.kill();
+    let _ = down.wait();
+    assert!(marker.exists(), "down never reached the stop");
+    let state = |env: &Env| {
+        let out = env.ok(&dir, &["ps", "-a", "--format", "{{.Name}} {{.State}}"]);
+        out.trim().to_owned()
+    };
+    assert_eq!(state(&env), "crstop-slow-1 running", "still exiting");
+
+    env.ok(&dir, &["up", "-d"]);
+    // Longer than the container's own way out of the cut-short stop.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        state(&env),
+        "crstop-slow-1 running",
+        "up after a cut-short stop"
+    );
+    env.ok(&dir, &["down", "-t", "0"]);
+}

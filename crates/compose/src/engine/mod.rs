@@ -198,7 +198,13 @@ impl Engine {
             Vec::new()
         };
         let mut observed = self.observe_from(all, &endpoints)?;
-        let extra = observe::observed(&oneoffs, vec![], vec![], &Default::default());
+        let extra = observe::observed(
+            &oneoffs,
+            vec![],
+            vec![],
+            &Default::default(),
+            &Default::default(),
+        );
         observed.containers.extend(extra.containers);
         Ok(observed)
     }
@@ -227,7 +233,21 @@ impl Engine {
             .map(|v| v.name)
             .collect();
         let endpoints = endpoints.iter().map(|e| e.container_id.clone()).collect();
-        Ok(observe::observed(&containers, nets, vols, &endpoints))
+        let stopping = containers
+            .iter()
+            .filter(|c| {
+                c.state.status == berth_runtime::Status::Running
+                    && self.runtime.dir(&c.config.id).stop_marker().exists()
+            })
+            .map(|c| c.config.id.clone())
+            .collect();
+        Ok(observe::observed(
+            &containers,
+            nets,
+            vols,
+            &endpoints,
+            &stopping,
+        ))
     }
 
     /// What the project wants, with the image ids known so far.

@@ -33,12 +33,14 @@ pub fn is_oneoff(c: &Container) -> bool {
 
 /// `endpoints` are the ids of containers with a DNS entry: the last step of
 /// a start, so a running container attached to networks without one has not
-/// been wired up completely.
+/// been wired up completely. `stopping` are the ids of running containers
+/// with a stop requested.
 pub fn observed(
     containers: &[Container],
     networks: Vec<(String, bool, String)>,
     volumes: Vec<String>,
     endpoints: &HashSet<String>,
+    stopping: &HashSet<String>,
 ) -> Observed {
     Observed {
         containers: containers
@@ -85,6 +87,7 @@ pub fn observed(
                     }
                     _ => true,
                 },
+                stopping: stopping.contains(&c.config.id),
             })
             .collect(),
         networks: networks

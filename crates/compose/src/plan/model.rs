@@ -109,6 +109,10 @@ pub struct ObservedContainer {
     /// does these after the process runs, so a start cut short (berth
     /// killed) leaves a running container that is not wired.
     pub wired: bool,
+    /// Running with a stop requested: a `stop` or `down` signalled it and
+    /// was cut short (berth killed), so it is about to exit with nobody left
+    /// to finish the stop.
+    pub stopping: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -387,7 +387,11 @@ impl<'a> Planner<'a> {
                 deps = vec![self.plan.add(op, "interrupted recreate", &removals)];
             }
             let active = matches!(c.state, ContainerState::Running | ContainerState::Paused);
-            if let Some(&stop) = self.stopped.get(&c.id) {
+            if c.state == ContainerState::Running && c.stopping {
+                // Finish the stop that was cut short, then start it again.
+                deps.push(self.stop(&svc.name, c, "stop cut short"));
+                to_start.push((c.number, existing(c), deps));
+            } else if let Some(&stop) = self.stopped.get(&c.id) {
                 deps.push(stop);
                 to_start.push((c.number, existing(c), deps));
             } else if !active {

@@ -53,6 +53,7 @@ fn running(service: &str, number: u32, hash: &str) -> ObservedContainer {
         networks: vec!["app_default".into()],
         bridges: vec![("app_default".into(), "brthapp".into())],
         wired: true,
+        stopping: false,
     }
 }
 
@@ -201,6 +202,19 @@ fn a_start_cut_short_is_finished() {
     assert_eq!(
         up(&d, &o, &Options::default()),
         "[] -> #1 service:db:1, StartContainer, ports and DNS not set up\n"
+    );
+}
+
+#[test]
+fn a_stop_cut_short_is_finished_and_the_container_started_again() {
+    let (d, mut o) = web_db();
+    o.containers[0].stopping = true;
+    assert_eq!(
+        up(&d, &o, &Options::default()),
+        "\
+[] -> #1 service:db:1, StopContainer, stop cut short
+[1] -> #2 service:db:1, StartContainer, not running
+"
     );
 }
 
