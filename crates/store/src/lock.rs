@@ -66,6 +66,26 @@ impl FileLock {
     pub fn file(&self) -> &File {
         &self.file
     }
+
+    /// Makes the process `cmd` starts hold this lock too (it inherits the
+    /// locked descriptor): if this process dies first, the lock stays held
+    /// until that child is done with what it was doing under it.
+    pub fn share_with(&self, cmd: &mut std::process::Command) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+
+        let fd = self.file.as_raw_fd();
+        // SAFETY: between fork and exec only fcntl runs, which is
+        // async-signal-safe: it clears close-on-exec on the lock's descriptor.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +99,22 @@ mod tests {
         let held = FileLock::exclusive(&p).unwrap();
         assert!(FileLock::try_exclusive(&p).unwrap().is_none());
         drop(held);
+        assert!(FileLock::try_exclusive(&p).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_shared_lock_outlives_its_taker_until_the_child_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.lock");
+        let held = FileLock::exclusive(&p).unwrap();
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("0.3");
+        held.share_with(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        // As if the taker died: its descriptor closes, the child's stays.
+        drop(held);
+        assert!(FileLock::try_exclusive(&p).unwrap().is_none());
+        child.wait().unwrap();
         assert!(FileLock::try_exclusive(&p).unwrap().is_some());
     }
 }

@@ -100,10 +100,16 @@ fn staying_in(saved: &str, table: &str, chain: &str, going: &dyn Fn(&str) -> boo
         .count()
 }
 
-fn restore(f: Family, batch: &str) -> Result<(), FirewallError> {
+/// Runs `iptables-restore` on `batch`. The child inherits the firewall
+/// lock (`held`): if berth is killed while the child runs, the child still
+/// commits the batch it was given, and the next berth command must not read
+/// the rules before it has (it would then delete rules already gone).
+fn restore(f: Family, batch: &str, held: &berth_store::FileLock) -> Result<(), FirewallError> {
     let cmd = f.restore_cmd();
     let spawn = |source| FirewallError::Spawn { cmd, source };
-    let mut child = Command::new(cmd)
+    let mut command = Command::new(cmd);
+    held.share_with(&mut command);
+    let mut child = command
         .args(["--noflush", "--wait"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -219,12 +225,12 @@ pub fn update(
     replace: &dyn Fn(&str) -> bool,
     add: &[Rule],
 ) -> Result<(), FirewallError> {
-    let _lock = lock()?;
+    let held = lock()?;
     for &f in families {
         let saved = save(f)?;
         let batch = plan(f, &saved, replace, add);
         if !batch.text.is_empty() {
-            restore(f, &batch.text)?;
+            restore(f, &batch.text, &held)?;
         }
         if batch.removes_base {
             // No berth network of any root is left in this family here:
@@ -245,7 +251,7 @@ pub fn update(
 /// chain is missing or a rule to delete is not there; callers then fall
 /// back to [`update`].
 pub fn apply_exact(families: &[Family], rules: &[Rule], delete: bool) -> Result<(), FirewallError> {
-    let _lock = lock()?;
+    let held = lock()?;
     for &f in families {
         let mut by_table: BTreeMap<&str, String> = BTreeMap::new();
         for r in rules.iter().filter(|r| r.family == f) {
@@ -263,7 +269,7 @@ pub fn apply_exact(families: &[Family], rules: &[Rule], delete: bool) -> Result<
             .into_iter()
             .map(|(t, lines)| format!("*{t}\n{lines}COMMIT\n"))
             .collect();
-        restore(f, &batch)?;
+        restore(f, &batch, &held)?;
     }
     Ok(())
 }
