@@ -292,6 +292,8 @@ fn a_compose_edit_recreates_only_what_changed_and_a_bad_one_changes_nothing() {
     )
     .unwrap();
     w.wait_for("The project is invalid");
+    // The error goes to stderr, the line above to stdout: read apart.
+    w.wait_for("compose.yaml:");
     let out = w.text();
     let at = out.find("compose.yaml:").expect("the error names the file");
     let pos: Vec<&str> = out[at + "compose.yaml:".len()..].splitn(3, ':').collect();
