@@ -195,6 +195,18 @@ impl Records {
         }
     }
 
+    /// [`berth_store::spread_subdirs`] on the containers directory, once
+    /// per process and root (the flag stays; checking it again on every
+    /// create would cost an open and an ioctl each).
+    fn spread_once(&self) {
+        static DONE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+        let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+        if !done.contains(&self.dir) {
+            berth_store::spread_subdirs(&self.dir);
+            done.push(self.dir.clone());
+        }
+    }
+
     fn release_name(&self, name: &str, id: &str) {
         let entry = self.name_entry(name);
         if fs::read_to_string(&entry).is_ok_and(|owner| owner == id) {
@@ -210,7 +222,7 @@ impl Records {
         }
         // Locked until the record is written (dropped at the end).
         let _claim = self.claim_name(&config.name, &config.id)?;
-        berth_store::spread_subdirs(&self.dir);
+        self.spread_once();
         let d = self.dir(&config.id);
         let made = (|| -> Result<()> {
             for p in [d.upper(), d.work(), d.rootfs()] {
