@@ -83,12 +83,7 @@ fn anonymous_volumes_belong_to_their_container() {
         "ext4",
         "a directory of the host, not the overlay"
     );
-    let volumes = || {
-        env.ok(root, &["volume", "ls", "-q"])
-            .lines()
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
+    let volumes = || env.volume_names();
     let vols = volumes();
     assert_eq!(vols.len(), 1, "{vols:?}");
     assert_eq!(vols[0].len(), 64, "named by a random id, as Docker does");
@@ -248,12 +243,7 @@ fn image_volumes_get_anonymous_volumes_filled_from_the_image() {
             "echo added > /etc/added; sleep 1000",
         ],
     );
-    let volumes = || {
-        env.ok(root, &["volume", "ls", "-q"])
-            .lines()
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
+    let volumes = || env.volume_names();
     let vols = volumes();
     assert_eq!(vols.len(), 1, "one anonymous volume: {vols:?}");
     assert_eq!(vols[0].len(), 64);

@@ -282,6 +282,12 @@ impl Env {
         let out = self.ok(self.root.path(), &["container", "ls", "-aq"]);
         out.lines().map(str::to_owned).collect()
     }
+
+    /// Names of the root's volumes (`volume ls -q`).
+    pub fn volume_names(&self) -> Vec<String> {
+        let out = self.ok(self.root.path(), &["volume", "ls", "-q"]);
+        out.lines().map(str::to_owned).collect()
+    }
 }
 
 impl Drop for Env {
