@@ -86,8 +86,10 @@ pub fn assert_round_trip(loaded: &Loaded, what: &str) {
 
 /// `BERTH_SHARED_DIR`, default `<repo>/../shared`.
 pub fn shared_dir() -> PathBuf {
-    match std::env::var_os("BERTH_SHARED_DIR") {
+    let d: PathBuf = match std::env::var_os("BERTH_SHARED_DIR") {
         Some(d) => d.into(),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
+    };
+    // Canonical, so the paths the loader resolves compare equal to it.
+    d.canonicalize().unwrap_or(d)
 }
