@@ -19,7 +19,9 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// interrupted (then killed) on drop.
 struct Watching {
     child: Child,
-    out: Arc<Mutex<String>>,
+    /// stdout and stderr, each kept whole: read into one buffer, a line of
+    /// one could land inside a line of the other.
+    streams: [Arc<Mutex<String>>; 2],
 }
 
 impl Watching {
@@ -31,12 +33,17 @@ impl Watching {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let out = Arc::new(Mutex::new(String::new()));
-        for stream in [
+        let streams = [
+            Arc::new(Mutex::new(String::new())),
+            Arc::new(Mutex::new(String::new())),
+        ];
+        for (stream, out) in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
             Box::new(child.stderr.take().unwrap()),
-        ] {
-            let out = out.clone();
+        ]
+        .into_iter()
+        .zip(streams.clone())
+        {
             std::thread::spawn(move || {
                 let mut stream = stream;
                 let mut buf = [0u8; 4096];
@@ -50,13 +57,22 @@ impl Watching {
                 }
             });
         }
-        let w = Watching { child, out };
+        let w = Watching { child, streams };
         w.wait_for("Watch enabled");
         w
     }
 
+    /// stdout, then stderr.
     fn text(&self) -> String {
-        self.out.lock().unwrap().clone()
+        format!("{}\n{}", self.stdout(), self.stderr())
+    }
+
+    fn stdout(&self) -> String {
+        self.streams[0].lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.streams[1].lock().unwrap().clone()
     }
 
     fn count(&self, needle: &str) -> usize {
@@ -292,9 +308,9 @@ fn a_compose_edit_recreates_only_what_changed_and_a_bad_one_changes_nothing() {
     )
     .unwrap();
     w.wait_for("The project is invalid");
-    // The error goes to stderr, the line above to stdout: read apart.
+    // The error goes to stderr, the line above to stdout.
     w.wait_for("compose.yaml:");
-    let out = w.text();
+    let out = w.stderr();
     let at = out.find("compose.yaml:").expect("the error names the file");
     let pos: Vec<&str> = out[at + "compose.yaml:".len()..].splitn(3, ':').collect();
     assert!(

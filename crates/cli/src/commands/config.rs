@@ -86,7 +86,7 @@ pub fn load_options(
 pub fn load(opts: &LoadOptions) -> anyhow::Result<Loaded> {
     let loaded = berth_spec::load(opts)?;
     for w in &loaded.warnings {
-        eprintln!("WARN[0000] {w}");
+        errln!("WARN[0000] {w}");
     }
     Ok(loaded)
 }

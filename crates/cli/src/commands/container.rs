@@ -72,7 +72,7 @@ pub fn run(g: &Global, cmd: ContainerCommand) -> anyhow::Result<i32> {
                 match f(n) {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        errln!("Error response from daemon: {e}");
                         code = 1;
                     }
                 }

@@ -210,7 +210,7 @@ pub fn run(g: &Global, cmd: ImageCommand) -> anyhow::Result<i32> {
                 match store.remove(&name, RemoveOptions { force }, &users) {
                     Ok(actions) => print_actions(&actions, false)?,
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        errln!("Error: {e}");
                         code = 1;
                     }
                 }

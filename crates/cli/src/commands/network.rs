@@ -169,7 +169,7 @@ pub fn run(g: &Global, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 match find(&nets, &name)? {
                     Some(n) => out.push(inspect_json(&n, &rt)),
                     None => {
-                        eprintln!("Error response from daemon: network {name} not found");
+                        errln!("Error response from daemon: network {name} not found");
                         code = 1;
                     }
                 }
@@ -229,7 +229,7 @@ pub fn run(g: &Global, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 match removed {
                     Ok(()) => println!("{key}"),
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        errln!("Error response from daemon: {e}");
                         code = 1;
                     }
                 }
@@ -255,7 +255,7 @@ pub fn run(g: &Global, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 if n.endpoints().is_empty() {
                     match nets.remove(&n.name) {
                         Ok(()) => removed.push(n.name),
-                        Err(e) => eprintln!("{e}"),
+                        Err(e) => errln!("{e}"),
                     }
                 }
             }

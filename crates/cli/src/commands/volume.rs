@@ -103,7 +103,7 @@ pub fn run(g: &Global, cmd: VolumeCommand) -> anyhow::Result<i32> {
                     Ok(()) => println!("{n}"),
                     Err(_) if force && vols.get(&n)?.is_none() => {}
                     Err(e) => {
-                        eprintln!("Error response from daemon: {e}");
+                        errln!("Error response from daemon: {e}");
                         code = 1;
                     }
                 }
@@ -112,7 +112,7 @@ pub fn run(g: &Global, cmd: VolumeCommand) -> anyhow::Result<i32> {
         }
         VolumeCommand::Prune { all, force } => {
             if !force {
-                eprintln!(
+                errln!(
                     "WARNING! This will remove {} volumes not used by at least one container.",
                     if all { "all" } else { "anonymous local" }
                 );

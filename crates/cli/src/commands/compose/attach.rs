@@ -197,7 +197,7 @@ pub fn run(
         let interrupts = INTERRUPTS.load(Ordering::SeqCst);
         if interrupts > 0 && stopping.is_none() {
             interrupted = true;
-            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            errln!("Gracefully stopping... (press Ctrl+C again to force)");
             stopping = Some(stop_in_background(g, a));
         }
         if interrupts > 1 && !killed {
@@ -263,7 +263,7 @@ pub fn run(
                 if !exit_from_seen {
                     code = exit;
                 }
-                eprintln!("Aborting on container exit...");
+                errln!("Aborting on container exit...");
                 stopping = Some(stop_in_background(g, a));
             }
         }
@@ -305,7 +305,7 @@ fn stop_in_background(g: &Global, a: &Args) -> std::thread::JoinHandle<()> {
             Ok(())
         };
         if let Err(e) = stop() {
-            eprintln!("Error: {e}");
+            errln!("Error: {e}");
         }
     })
 }

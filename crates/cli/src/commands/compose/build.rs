@@ -81,7 +81,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
             .build(&opts, &|ev| console.event(name, ev))
             .map_err(|e| anyhow::anyhow!("failed to build service {name}: {e}"))?;
         if console.mode() != Mode::Quiet {
-            eprintln!(
+            errln!(
                 " ✔ Service {name}  Built  {:.1}s",
                 started.elapsed().as_secs_f64()
             );

@@ -49,7 +49,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     };
     let plan = plan::plan_down(&desired, &observed, &opts)?;
     for w in &plan.warnings {
-        eprintln!("WARN[0000] {w}");
+        errln!("WARN[0000] {w}");
     }
     let p = super::progress(g, "Running")?;
     if a.services.is_empty() {
@@ -67,7 +67,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
     }
     p.finish();
     if plan.is_empty() && a.rmi.is_none() {
-        eprintln!(
+        errln!(
             "WARN[0000] Warning: No resource found to remove for project {:?}.",
             engine.project.name
         );

@@ -422,7 +422,7 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     if std::io::stdin().is_terminal() {
         std::io::stdin().lock().read_line(&mut answer)?;
     } else {
-        eprintln!();
+        errln!();
     }
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
@@ -440,7 +440,7 @@ pub fn rm(g: &Global, a: RmArgs) -> anyhow::Result<i32> {
         .filter(|c| !c.state.status.is_active())
         .collect();
     if cs.is_empty() {
-        eprintln!("No stopped containers");
+        errln!("No stopped containers");
         return Ok(0);
     }
     let names: Vec<&str> = cs.iter().map(|c| c.config.name.as_str()).collect();
@@ -448,7 +448,7 @@ pub fn rm(g: &Global, a: RmArgs) -> anyhow::Result<i32> {
     if a.force {
         println!("{msg}");
     } else {
-        eprintln!("{msg}");
+        errln!("{msg}");
         if !confirm("Are you sure?")? {
             return Ok(0);
         }

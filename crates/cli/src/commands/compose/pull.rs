@@ -61,7 +61,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         let results = engine.store.pull_many(&batch, &opts, &progress);
         for (r, res) in batch.iter().zip(results) {
             if let Err(e) = res {
-                eprintln!("Error pulling {r}: {e}");
+                errln!("Error pulling {r}: {e}");
                 if !a.ignore_pull_failures {
                     code = 1;
                 }

@@ -190,7 +190,7 @@ fn dependencies(g: &Global, engine: &mut Engine, a: &Args) -> anyhow::Result<()>
     } else {
         BuildMode::Missing
     };
-    engine.build_images(&needed, mode, &|_, l| eprintln!("{l}"))?;
+    engine.build_images(&needed, mode, &|_, l| errln!("{l}"))?;
     let observer = berth_image::progress::ConsoleProgress::new(if a.quiet_pull {
         berth_image::progress::ProgressMode::Quiet
     } else {
@@ -244,7 +244,7 @@ fn dependencies(g: &Global, engine: &mut Engine, a: &Args) -> anyhow::Result<()>
             if d.required {
                 anyhow::bail!("{e}");
             }
-            eprintln!("WARN[0000] optional dependency {name:?}: {e}");
+            errln!("WARN[0000] optional dependency {name:?}: {e}");
         }
     }
     Ok(())
@@ -315,7 +315,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         use std::io::Write;
         for l in tail.read_lines() {
             if l.stream == "stderr" {
-                eprintln!("{}", l.text);
+                errln!("{}", l.text);
             } else {
                 println!("{}", l.text);
             }

@@ -308,7 +308,7 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
     if std::env::var_os("BERTH_DEBUG_PLAN").is_some() {
         // A debugging aid: what was seen and what will be done.
         for c in &observed.containers {
-            eprintln!(
+            errln!(
                 "observed: {} #{} {} {:?}",
                 c.name,
                 c.number,
@@ -320,7 +320,7 @@ pub fn converge(g: &Global, a: &Args) -> anyhow::Result<(Engine, Vec<String>)> {
     }
     if !env_flag("COMPOSE_IGNORE_ORPHANS") {
         for w in &plan.warnings {
-            eprintln!("WARN[0000] {w}");
+            errln!("WARN[0000] {w}");
         }
     }
     // Interrupted while building or pulling: nothing more is started.

@@ -97,7 +97,7 @@ fn check_rules(engine: &Engine, services: &[String]) -> anyhow::Result<Vec<Rule>
     }
     let pr = project_rules(&engine.project, services)?;
     for w in &pr.warnings {
-        eprintln!("WARN[0000] {w}");
+        errln!("WARN[0000] {w}");
     }
     if pr.rules.is_empty() {
         bail!(
@@ -129,7 +129,7 @@ pub fn run(g: &Global, a: Args) -> anyhow::Result<i32> {
         let (engine, errors) = up::converge(g, &up_args)?;
         if !errors.is_empty() {
             for e in &errors {
-                eprintln!("Error response from daemon: {e}");
+                errln!("Error response from daemon: {e}");
             }
             return Ok(1);
         }
@@ -168,7 +168,7 @@ pub fn up_watch(
     let r = watch_loop(g, engine, rules, &opts, &out);
     follower.stop();
     r?;
-    eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+    errln!("Gracefully stopping... (press Ctrl+C again to force)");
     let forced = std::thread::spawn(|| {
         while up::INTERRUPTS.load(Ordering::SeqCst) < 2 {
             std::thread::sleep(Duration::from_millis(50));
@@ -194,7 +194,7 @@ fn watch_loop(
     for r in rules.iter().filter(|r| r.initial_sync && r.action.syncs()) {
         if let Some(hit) = r.hit(&r.path) {
             for e in actions::sync(&engine, r, &[hit], true) {
-                eprintln!("WARN[0000] initial sync of service {:?}: {e}", r.service);
+                errln!("WARN[0000] initial sync of service {:?}: {e}", r.service);
             }
         }
     }
@@ -206,7 +206,7 @@ fn watch_loop(
             continue;
         };
         for e in &work.errors {
-            eprintln!("WARN[0000] watch: {e}");
+            errln!("WARN[0000] watch: {e}");
         }
         if !work.project.is_empty() {
             reload::reload(g, &mut engine, &mut session, opts, &work.project, out);

@@ -237,7 +237,7 @@ pub fn inspect(store: &ImageStore, args: InspectArgs) -> anyhow::Result<i32> {
         match store.resolve(name)? {
             Some(img) => values.push(inspect_value(store, &img)?),
             None => {
-                eprintln!("Error: No such image: {name}");
+                errln!("Error: No such image: {name}");
                 code = 1;
             }
         }

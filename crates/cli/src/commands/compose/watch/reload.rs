@@ -40,7 +40,7 @@ pub fn reload(
     match load_and_apply(g, engine, opts, out) {
         Ok((new, rules, warnings)) => {
             for w in warnings {
-                eprintln!("WARN[0000] {w}");
+                errln!("WARN[0000] {w}");
             }
             let sources = project_sources(&new.project, &super::env_files(g));
             if let Err(e) = session.replace(rules, sources) {
@@ -49,7 +49,7 @@ pub fn reload(
             *engine = new;
         }
         Err(e) => {
-            eprintln!("{e:#}");
+            errln!("{e:#}");
             out.line("The project is invalid: the running services are left as they are until it is fixed");
         }
     }
@@ -104,7 +104,7 @@ fn load_and_apply(
         },
     )?;
     for w in &plan.warnings {
-        eprintln!("WARN[0000] {w}");
+        errln!("WARN[0000] {w}");
     }
     if plan.is_empty() {
         out.line("Project reloaded: nothing to change");
