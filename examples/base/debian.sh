@@ -39,7 +39,10 @@ mirror=${mirror:-http://deb.debian.org/debian}
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 echo "debootstrap: building the Debian base (a few minutes)..."
-debootstrap --variant=minbase \
+# In a mount namespace of its own: debootstrap mounts /proc and /sys inside the
+# new root, and those mounts must neither show on the host (where a test
+# comparing mount tables would see them) nor outlive a killed run.
+unshare --mount --propagation private debootstrap --variant=minbase \
   --include=python3,python3-psycopg2,python3-redis,postgresql-15,redis-server \
   bookworm "$root" "$mirror" >/dev/null
 # What a container does not need: package caches, docs, translations.
