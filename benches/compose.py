@@ -58,7 +58,11 @@ def timed(cmd, env=None, cwd=None):
 
 
 def ensure_anchors(tools):
+    """Installs, from Debian's packages, the anchors named in `tools` that are
+    missing (docker, podman, runc; shared by the other benches)."""
     pkgs = []
+    if "runc" in tools and not shutil.which("runc"):
+        pkgs.append("runc")
     if "docker" in tools and not os.path.exists("/usr/sbin/dockerd"):
         pkgs.append("docker.io")
     if "podman" in tools:

@@ -38,6 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from image import Dockerd  # noqa: E402  (the benches share the private dockerd)
+from compose import ensure_anchors  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BERTH = os.path.join(REPO, "target/release/berth")
@@ -215,6 +216,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     tools = args.tools.split(",")
+    ensure_anchors(tools)
     tmp = tempfile.mkdtemp(prefix="berth-bench-rt-")
     dockerd = None
     podman = ["podman", "--root", os.path.join(tmp, "podman/root"), "--runroot", os.path.join(tmp, "podman/run"),
@@ -266,7 +268,7 @@ def main():
         for env in (berth_env, berth_cold_env):
             if os.path.exists(env["BERTH_ROOT"]):
                 sh([BERTH, "__internal", "shutdown"], env=env, check=False)
-        if "podman" in tools:
+        if "podman" in tools and shutil.which("podman"):
             sh([*podman, "rm", "-af"], check=False)
             sh([*podman, "rmi", "-af"], check=False)
             sh(["umount", "-R", os.path.join(tmp, "podman/root")], check=False)
