@@ -4,20 +4,9 @@
 //! lives in its own module under `commands/`, and the work itself lives in the
 //! library crates. `anyhow` is used here, at the binary's edge, and nowhere else.
 
-/// `eprintln!` that hands the whole line to stderr in one write: stderr is
-/// unbuffered, so `eprintln!` writes each piece of its format on its own, and
-/// a stdout line printed meanwhile (both on one terminal or pipe) could land
-/// in the middle of an error's file:line:column.
-macro_rules! errln {
-    () => {
-        errln!("")
-    };
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let line = format!("{}\n", format_args!($($arg)*));
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }};
-}
+// `errln!` (stderr lines in one write) for every module of the binary.
+#[macro_use]
+extern crate berth_store;
 
 mod commands;
 mod global;

@@ -42,7 +42,7 @@ pub struct ExecSpec {
 }
 
 fn fail(msg: String) -> ! {
-    eprintln!("berth exec: {msg}");
+    berth_store::errln!("berth exec: {msg}");
     // SAFETY: leaving the process.
     unsafe { libc::_exit(126) }
 }
@@ -168,7 +168,7 @@ pub fn enter_and_exec(pid: i32, config: &ContainerConfig, spec: &ExecSpec, entry
         fail("no command given".into())
     };
     let Some(path) = lookup(argv0, &env) else {
-        eprintln!(
+        berth_store::errln!(
             "OCI runtime exec failed: exec failed: unable to start container process: exec: \"{argv0}\": executable file not found in $PATH"
         );
         // SAFETY: leaving the process.
@@ -258,14 +258,14 @@ pub fn helper_main(root: &berth_store::Root, id: &str, spec_json: &str, privileg
     let spec: ExecSpec = match serde_json::from_str(spec_json) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("berth exec: bad request: {e}");
+            berth_store::errln!("berth exec: bad request: {e}");
             return 126;
         }
     };
     let c = match rt.inspect(id) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("Error response from daemon: {e}");
+            berth_store::errln!("Error response from daemon: {e}");
             return 1;
         }
     };
@@ -274,7 +274,7 @@ pub fn helper_main(root: &berth_store::Root, id: &str, spec_json: &str, privileg
         .pid
         .filter(|p| c.state.status.is_active() && p.is_running())
     else {
-        eprintln!(
+        berth_store::errln!(
             "Error response from daemon: container {} is not running",
             c.config.name
         );

@@ -29,3 +29,19 @@ pub use id::{new_id, short_id};
 pub use lock::FileLock;
 pub use process::{ProcessIdentity, ProcessStatus};
 pub use root::Root;
+
+/// `eprintln!` that hands the whole line to stderr in one write. Rust's stderr
+/// is unbuffered, so `eprintln!` writes each piece of its format on its own,
+/// and a line printed meanwhile on stdout (both on one terminal or pipe)
+/// could land in the middle of an error's `file:line:column`.
+#[macro_export]
+macro_rules! errln {
+    () => {
+        $crate::errln!("")
+    };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!("{}\n", format_args!($($arg)*));
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }};
+}

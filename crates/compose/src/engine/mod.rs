@@ -183,7 +183,7 @@ impl Engine {
         let mut endpoints = self.endpoints()?;
         for note in self.sweep(&mut all, &mut endpoints) {
             if std::env::var_os("BERTH_DEBUG_PLAN").is_some() {
-                eprintln!("sweep: {note}");
+                berth_store::errln!("sweep: {note}");
             }
         }
         let oneoffs: Vec<Container> = if with_oneoffs {

@@ -153,7 +153,7 @@ fn read_records<T: serde::de::DeserializeOwned>(dir: &std::path::Path) -> Vec<T>
         match berth_store::read_json_opt(&path) {
             Ok(Some(v)) => out.push(v),
             Ok(None) => {} // removed meanwhile
-            Err(err) => eprintln!("berth dns: skipping record: {err}"),
+            Err(err) => berth_store::errln!("berth dns: skipping record: {err}"),
         }
     }
     out
@@ -201,7 +201,7 @@ fn sync_listeners(
                 listeners.insert(addr, l);
             }
             Err(e) => {
-                eprintln!(
+                berth_store::errln!(
                     "berth dns: listening on {}: {e}",
                     SocketAddr::new(addr, port)
                 );

@@ -113,7 +113,7 @@ pub fn main(root: Root) -> i32 {
             Ok(None) if socket_path(&root).exists() || Instant::now() > deadline => return 0,
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
-                eprintln!("berth monitor: {e}");
+                berth_store::errln!("berth monitor: {e}");
                 return 1;
             }
         }
@@ -121,7 +121,7 @@ pub fn main(root: Root) -> i32 {
     let exe = match private_readonly_exe(&root) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("berth monitor: {e}");
+            berth_store::errln!("berth monitor: {e}");
             return 1;
         }
     };
@@ -136,7 +136,7 @@ pub fn main(root: Root) -> i32 {
     let listener = match UnixListener::bind(&sock) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("berth monitor: {}: {e}", sock.display());
+            berth_store::errln!("berth monitor: {}: {e}", sock.display());
             return 1;
         }
     };
@@ -545,7 +545,7 @@ impl Monitor {
         if container_alive {
             let reply = self.spawn_shim(id, true);
             if !reply.ok {
-                eprintln!("berth monitor: adopting {id}: {}", reply.message);
+                berth_store::errln!("berth monitor: adopting {id}: {}", reply.message);
             }
         } else {
             // A shim that died before removing its container's cgroup.
